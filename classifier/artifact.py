@@ -1,0 +1,98 @@
+"""Saving and loading model artifacts with a SHA-256 manifest.
+
+A model directory holds ``model.joblib`` (the pickled :class:`~classifier.pipeline.FeedbackModel`),
+``card.json`` (version, data hash, labels, thresholds, library versions, dev and test figures)
+and ``manifest.json`` (the SHA-256 of both).  Loading checks every checksum *before* it
+unpickles anything: a pickle runs code, so a file that does not match its manifest is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joblib
+
+if TYPE_CHECKING:
+    from classifier.pipeline import FeedbackModel
+
+FORMAT_VERSION = 1
+MODEL_FILE, CARD_FILE, MANIFEST_FILE = "model.joblib", "card.json", "manifest.json"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+class ModelIntegrityError(RuntimeError):
+    """The artifact is missing, altered, truncated or of another format; nothing was loaded."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(model: FeedbackModel, directory: str | os.PathLike[str], card: dict[str, Any]) -> Path:
+    """Write model, card and manifest into ``directory`` (created if needed)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, out / MODEL_FILE, compress=3)
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_version": model.version,
+        "files": {name: sha256_file(out / name) for name in (MODEL_FILE, CARD_FILE)},
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def verify(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check the manifest against the files; return the manifest or raise ModelIntegrityError."""
+    d = Path(directory)
+    mpath = d / MANIFEST_FILE
+    if not mpath.is_file():
+        raise ModelIntegrityError(f"no {MANIFEST_FILE} in {d}: refusing to load an unverified model")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"{mpath} is not a valid manifest: {exc}") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelIntegrityError(
+            f"{mpath} has format_version {manifest.get('format_version')!r}; this code reads {FORMAT_VERSION}"
+        )
+    for name in (MODEL_FILE, CARD_FILE):
+        path = d / name
+        if name not in files:
+            raise ModelIntegrityError(f"{mpath} lists no checksum for {name}")
+        if not path.is_file():
+            raise ModelIntegrityError(f"{path} is missing")
+        actual = sha256_file(path)
+        if actual != files[name]:
+            raise ModelIntegrityError(
+                f"checksum mismatch for {path}: manifest says {files[name][:16]}..., file is {actual[:16]}...; "
+                "the file was altered or truncated, refusing to load it"
+            )
+    return manifest
+
+
+def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel:
+    """Load a verified model; the default is ``$FEEDBACK_STRIKE_MODEL_DIR`` or ``models/default``."""
+    from classifier.pipeline import FeedbackModel
+
+    d = Path(directory or os.environ.get("FEEDBACK_STRIKE_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    manifest = verify(d)
+    model = joblib.load(d / MODEL_FILE)
+    if not isinstance(model, FeedbackModel) or model.version != manifest.get("model_version"):
+        raise ModelIntegrityError(f"{d / MODEL_FILE} does not hold the model version its manifest names")
+    return model
+
+
+def load_card(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    d = Path(directory or os.environ.get("FEEDBACK_STRIKE_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    return json.loads((d / CARD_FILE).read_text(encoding="utf-8"))

@@ -1,0 +1,116 @@
+"""The feedback record (input) and the suggested verdict (output) of INTERFACES.md."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
+MAX_COMMENT_CHARS = 5_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class FeedbackRecord(BaseModel):
+    """One buyer feedback.  Unknown fields (e.g. a corpus line's ``spans``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    feedback_id: str | None = Field(default=None, max_length=200, examples=["fb-0001"])
+    rating: StrictInt = Field(ge=1, le=5, examples=[1])
+    comment: str = Field(max_length=MAX_COMMENT_CHARS,
+                         examples=["Paketet kom två veckor för sent, men skärmen var repad."])
+    fulfillment_channel: Literal["AFN", "MFN"] = Field(examples=["AFN"])
+    shipped_via_mcf: StrictBool = False
+    order_id: str | None = Field(default=None, max_length=100)
+    seller_id: str | None = Field(default=None, max_length=100)
+    buyer_email: str | None = Field(default=None, max_length=320)
+    feedback_date: date | None = None
+
+    @field_validator("comment")
+    @classmethod
+    def _comment_has_text(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("comment must contain text, not only whitespace")
+        bad = _CONTROL.search(v)
+        if bad:
+            raise ValueError(
+                f"comment contains control character U+{ord(bad.group()):04X} at position {bad.start()}"
+            )
+        return v
+
+    @field_validator("buyer_email")
+    @classmethod
+    def _email_shape(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+            raise ValueError("buyer_email is not an e-mail address")
+        return v
+
+
+class RecordError(ValueError):
+    """A record that cannot be scored; ``problems`` is a list of (field, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+
+
+def describe_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) pairs that name the field and, briefly, the offending value."""
+    out = []
+    for err in exc.errors():
+        fld = ".".join(str(p) for p in err["loc"]) or "record"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
+            shown = repr(err["input"])
+            msg += f" (got {shown[:60] + '...' if len(shown) > 60 else shown})"
+        out.append((fld, msg))
+    return out
+
+
+def parse_record(data: Any) -> FeedbackRecord:
+    """Validate one record (a dict or a :class:`FeedbackRecord`); raise :class:`RecordError`."""
+    if isinstance(data, FeedbackRecord):
+        return data
+    if not isinstance(data, dict):
+        raise RecordError([("record", f"must be a JSON object, got {type(data).__name__}")])
+    try:
+        return FeedbackRecord.model_validate(data)
+    except ValidationError as exc:
+        raise RecordError(describe_validation_error(exc)) from None
+
+
+@dataclass(frozen=True)
+class SpanOut:
+    start: int
+    end: int
+    text: str
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ReasonOut:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SuggestedVerdict:
+    """The suggested verdict of INTERFACES.md; :meth:`to_dict` gives its JSON shape."""
+
+    feedback_id: str | None
+    verdict: Literal["strike", "keep", "needs_review"]
+    reasons: tuple[ReasonOut, ...]
+    language: str
+    spans: tuple[SpanOut, ...]
+    note: str | None
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = list(d["reasons"])
+        d["spans"] = list(d["spans"])
+        return d

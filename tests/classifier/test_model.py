@@ -1,0 +1,97 @@
+"""The span classifier honours the scikit-learn estimator contract, and its lean path is exact."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from classifier.model import SpanClassifier, with_context
+
+SPANS = {
+    "amazon_delivery": ["Paketet kom aldrig fram", "package arrived two weeks late", "kartongen var mosad",
+                        "tracking stuck for days", "budet lämnade det i regnet", "still waiting after 3 weeks"],
+    "amazon_service": ["kundtjänst lade på", "the return label never worked", "refund took a month",
+                       "chatten var värdelös", "couldn't cancel in the app", "fick aldrig pengarna tillbaka"],
+    "product_condition": ["skärmen var repad", "sold as new but clearly used", "fel storlek",
+                          "stopped working after two days", "luktar rök", "missing the charger"],
+    "seller_service": ["säljaren svarade aldrig", "seller refused the warranty", "they keep spamming me",
+                       "overpriced", "ingen faktura från säljaren", "seller cancelled, out of stock"],
+    "other": ["Terrible!", "Aldrig mer.", "1 star", "Bought it as a gift", ":(", "Besviken"],
+}
+X = [t for texts in SPANS.values() for t in texts] * 2
+Y = [lab for lab, texts in SPANS.items() for _ in texts] * 2
+SMALL = dict(min_df=1, calibration_cv=0)
+
+
+def test_init_only_stores_parameters():
+    clf = SpanClassifier(C=3.0, context_weight=0.0)
+    assert clf.get_params()["C"] == 3.0
+    assert not hasattr(clf, "classes_")
+
+
+def test_fit_returns_self_and_learns_classes():
+    clf = SpanClassifier(**SMALL)
+    assert clf.fit(X, Y) is clf
+    assert list(clf.classes_) == sorted(SPANS)
+    proba = clf.predict_proba(X[:5])
+    assert proba.shape == (5, 5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_unfitted_raises_not_fitted_error():
+    with pytest.raises(NotFittedError):
+        SpanClassifier().predict(["x"])
+
+
+def test_clone_copies_parameters_not_state():
+    fitted = SpanClassifier(C=2.0, **SMALL).fit(X, Y)
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "coef_")
+
+
+def test_cross_val_score_and_grid_search_run():
+    scores = cross_val_score(SpanClassifier(**SMALL), X, Y, cv=2)
+    assert scores.shape == (2,) and np.all(scores >= 0)
+    grid = GridSearchCV(SpanClassifier(**SMALL), {"C": [1.0, 10.0], "context_weight": [0.0, 0.3]}, cv=2)
+    grid.fit(X, Y)
+    assert set(grid.best_params_) == {"C", "context_weight"}
+
+
+@pytest.mark.parametrize("container", [list, np.array, pd.Series])
+def test_accepts_lists_arrays_and_series(container):
+    clf = SpanClassifier(**SMALL).fit(container(X), container(Y))
+    assert clf.predict(container(["paketet kom aldrig fram"]))[0] == "amazon_delivery"
+
+
+def test_context_triples_are_accepted():
+    items = with_context(["Terrible!", "kartongen var mosad", "säljaren svarade aldrig"])
+    clf = SpanClassifier(min_df=1, calibration_cv=0, context_weight=0.5).fit(items * 4, ["other", "amazon_delivery",
+                                                                                        "seller_service"] * 4)
+    assert list(clf.predict(items)) == ["other", "amazon_delivery", "seller_service"]
+
+
+def test_bad_items_name_the_problem():
+    clf = SpanClassifier(**SMALL).fit(X, Y)
+    with pytest.raises(TypeError, match="item 1"):
+        clf.predict(["ok", 42])
+
+
+def test_lean_transform_equals_the_vectorizers_own_transform():
+    clf = SpanClassifier(min_df=1, calibration_cv=2).fit(with_context(X), Y)
+    items = with_context(["paketet kom aldrig fram, säljaren svarade inte", "refund never came 😡", "ok"])
+    blocks = [vec.transform(inp) for vec, inp in zip(clf.vectorizers_, clf._block_inputs(items), strict=True)]
+    reference = clf._stack(blocks)
+    lean = clf.transform_items(items)
+    assert abs(reference - lean).max() < 1e-12
+    expected = np.asarray(reference @ clf.coef_.T) + clf.intercept_
+    np.testing.assert_allclose(clf.decision_function(items), expected, atol=1e-12)
+    assert sp.issparse(lean)
+
+
+def test_calibration_fits_a_positive_temperature():
+    clf = SpanClassifier(min_df=1, calibration_cv=2).fit(X, Y)
+    assert clf.temperature_ > 0

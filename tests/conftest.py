@@ -1,0 +1,19 @@
+"""Shared fixtures: the shipped model (loaded once) and small corpora."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier.artifact import DEFAULT_MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    from classifier.artifact import load_model
+
+    return load_model(DEFAULT_MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def segmenter(shipped_model):
+    return shipped_model.segmenter
