@@ -19,13 +19,17 @@ from classifier.segment import fold
 LANGUAGES = ("sv", "en", "mixed")
 
 
-def _features(text: str) -> list[str]:
-    words = [fold(w) for w in text.split()]
-    words = [w.strip(".,!?:;()\"'") for w in words]
-    feats = ["w:" + w for w in words if w]
-    low = " " + text.lower() + " "
-    feats.extend(low[i : i + 3] for i in range(len(low) - 2))
+def _word_features(word: str) -> list[str]:
+    """A word's features: its folded form and the character trigrams of " word " (raw case-folded)."""
+    folded = fold(word).strip(".,!?:;()\"'")
+    feats = ["w:" + folded] if folded else []
+    padded = " " + word.lower() + " "
+    feats.extend(padded[i : i + 3] for i in range(len(padded) - 2))
     return feats
+
+
+def _features(text: str) -> list[str]:
+    return [f for word in text.split() for f in _word_features(word)]
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,25 @@ class LanguageIdentifier:
         self.prior_ = math.log((docs["sv"] + 1) / (docs["en"] + 1))
         return self
 
+    def _word_score(self, word: str) -> float:
+        cache = self.__dict__.setdefault("_cache", {})
+        hit = cache.get(word)
+        if hit is None:
+            table = self.log_odds_
+            hit = sum(table.get(f, 0.0) for f in _word_features(word))
+            if len(cache) > 200_000:
+                cache.clear()
+            cache[word] = hit
+        return hit
+
     def score(self, text: str) -> float:
-        table = self.log_odds_
-        return sum(table.get(f, 0.0) for f in _features(text))
+        """Log-odds of Swedish over English: the sum of the words' (cached) scores."""
+        return sum(self._word_score(w) for w in text.split())
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_cache", None)
+        return state
 
     def span_language(self, text: str) -> str | None:
         s = self.score(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -110,7 +110,13 @@ class SuggestedVerdict:
     model_version: str
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["reasons"] = list(d["reasons"])
-        d["spans"] = list(d["spans"])
-        return d
+        return {
+            "feedback_id": self.feedback_id,
+            "verdict": self.verdict,
+            "reasons": [{"code": r.code, "message": r.message} for r in self.reasons],
+            "language": self.language,
+            "spans": [{"start": s.start, "end": s.end, "text": s.text, "label": s.label, "confidence": s.confidence}
+                      for s in self.spans],
+            "note": self.note,
+            "model_version": self.model_version,
+        }

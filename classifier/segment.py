@@ -63,6 +63,7 @@ def _is_emoji(token_text: str) -> bool:
     )
 
 
+@lru_cache(maxsize=50_000)
 def _kind(text: str) -> str:
     if text in SENTENCE_END or (text and set(text) <= set(".!?…")):
         return "END"
@@ -125,34 +126,139 @@ class ClauseSegmenter:
     # -- inference -------------------------------------------------------------
     def segment(self, comment: str, doc: Doc | None = None) -> list[Span]:
         doc = doc if doc is not None else tokenizer().make_doc(comment)
-        words = [t for t in doc if not t.is_space]
+        words = [(t.idx, t.idx + len(t.text), t.text) for t in doc if not t.is_space]
         if not words:
             return []
-        toks = [fold(t.text) for t in words]
-        kinds = [_kind(t.text) for t in words]
-        starts = [0]
-        for i in range(1, len(words)):
-            if self._is_boundary(doc, words, toks, kinds, i, i - starts[-1]):
-                starts.append(i)
-        starts.append(len(words))
+        toks = [fold(w) for _, _, w in words]
+        kinds = [_kind(w) for _, _, w in words]
+        starts = self._starts(comment, words, toks, kinds)
         spans = []
         for a, b in zip(starts, starts[1:], strict=False):
-            start, end = words[a].idx, words[b - 1].idx + len(words[b - 1].text)
+            start, end = words[a][0], words[b - 1][1]
             spans.append(Span(start, end, comment[start:end]))
         return spans
 
-    def _is_boundary(self, doc: Doc, words: list, toks: list[str], kinds: list[str], i: int, since: int) -> bool:
-        # Hard rule: text on a new line is a new point.
-        gap = doc.text[words[i - 1].idx + len(words[i - 1].text) : words[i].idx]
-        if "\n" in gap:
-            return True
+    def _starts(self, comment: str, words: list[tuple[int, int, str]], toks: list[str], kinds: list[str]) -> list[int]:
+        """Indices of the words that start a span, plus ``len(words)`` as the end."""
+        n = len(words)
+        starts = [0]
+        if self.weights is None:
+            for i in range(1, n):
+                if "\n" in comment[words[i - 1][1] : words[i][0]] or _rule_boundary(kinds, toks, i):
+                    starts.append(i)
+            starts.append(n)
+            return starts
+        # The same sum as :meth:`score`, with every lookup that does not depend on the
+        # position hoisted out of the loop (this is the hot path of every verdict).
+        tw = [self._token_weights(t) for t in toks]
+        pair = self._pair_weights
+        kind_w = self._kind_weight
+        since_w = [self._length_weight("since=", j) for j in range(13)]
+        left_w = [self._length_weight("left=", j) for j in range(13)]
+        g = self.weights.get
+        p2_start, n1_end = g("p2=<s>", 0.0), g("n1=</s>", 0.0)
+        for i in range(1, n):
+            if "\n" in comment[words[i - 1][1] : words[i][0]]:
+                starts.append(i)
+                continue
+            k, pk = kinds[i], kinds[i - 1]
+            if k == "END" or k == "COMMA":
+                continue  # a point never starts with a full stop or a comma
+            tk = toks[i]
+            s = self.bias + tw[i][0] + tw[i - 1][1] + (tw[i - 2][2] if i >= 2 else p2_start)
+            if i + 1 < n:
+                n1 = toks[i + 1]
+                s += tw[i + 1][3] + pair(tk, n1)[1]
+            else:
+                n1 = "</s>"
+                s += n1_end + g("w|n1=" + tk + "|</s>", 0.0)
+            s += pair(toks[i - 1], tk)[0] + kind_w(pk, k) + since_w[min(i - starts[-1], 12)] + left_w[min(n - i, 12)]
+            if tk in CONTRASTIVE:
+                s += g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0)
+            if tk in COORDINATING:
+                s += g("coord|pk=" + pk, 0.0) + g("coord|n1=" + n1, 0.0)
+            if _rule_boundary(kinds, toks, i):
+                s += g("rule", 0.0)
+            if s > 0.0:
+                starts.append(i)
+        starts.append(n)
+        return starts
+
+    def _pair_weights(self, a: str, b: str) -> tuple[float, float]:
+        """Weights of "p1|w=a|b" (b follows a) and "w|n1=a|b" (a is followed by b), cached per pair."""
+        cache = self.__dict__.setdefault("_pair_cache", {})
+        key = a + "|" + b
+        hit = cache.get(key)
+        if hit is None:
+            g = (self.weights or {}).get
+            hit = (g("p1|w=" + key, 0.0), g("w|n1=" + key, 0.0))
+            if len(cache) > 300_000:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
+    def _is_boundary(self, toks: list[str], kinds: list[str], i: int, since: int) -> bool:
+        """Does a new span start at word i?  (A new line always starts one, decided by the caller.)"""
         if self.weights is None:
             return _rule_boundary(kinds, toks, i)
-        feats = _position_features(toks, kinds, i, since)
+        if kinds[i] in ("END", "COMMA"):
+            return False  # a point never starts with a full stop or a comma
+        return self.score(toks, kinds, i, since) > 0.0
+
+    def _token_weights(self, tok: str) -> tuple[float, float, float, float]:
+        """The weights of a token's single-token features (as w, p1, p2, n1), cached per token."""
+        cache = self.__dict__.setdefault("_tok_cache", {})
+        hit = cache.get(tok)
+        if hit is None:
+            w = self.weights or {}
+            hit = (w.get("w=" + tok, 0.0), w.get("p1=" + tok, 0.0), w.get("p2=" + tok, 0.0), w.get("n1=" + tok, 0.0))
+            if len(cache) > 200_000:
+                cache.clear()
+            cache[tok] = hit
+        return hit
+
+    def score(self, toks: Sequence[str], kinds: Sequence[str], i: int, since: int) -> float:
+        """bias + the weights of :func:`_position_features` (plus "rule"), without building most strings."""
+        w = self.weights or {}
+        tw = self._token_weights
+        tk, p1 = toks[i], toks[i - 1]
+        k, pk = kinds[i], kinds[i - 1]
+        s = self.bias + tw(tk)[0] + tw(p1)[1]
+        s += tw(toks[i - 2])[2] if i >= 2 else w.get("p2=<s>", 0.0)
+        n1 = toks[i + 1] if i + 1 < len(toks) else "</s>"
+        s += tw(n1)[3] if i + 1 < len(toks) else w.get("n1=</s>", 0.0)
+        g = w.get
+        s += g("p1|w=" + p1 + "|" + tk, 0.0) + g("w|n1=" + tk + "|" + n1, 0.0)
+        s += self._kind_weight(pk, k) + self._length_weight("since=", since) + self._length_weight("left=", len(toks) - i)
+        if tk in CONTRASTIVE:
+            s += g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0)
+        if tk in COORDINATING:
+            s += g("coord|pk=" + pk, 0.0) + g("coord|n1=" + n1, 0.0)
         if _rule_boundary(kinds, toks, i):
-            feats.append("rule")
-        w = self.weights
-        return self.bias + sum(w.get(f, 0.0) for f in feats) > 0.0
+            s += g("rule", 0.0)
+        return s
+
+    def _kind_weight(self, pk: str, k: str) -> float:
+        cache = self.__dict__.setdefault("_kind_cache", {})
+        hit = cache.get((pk, k))
+        if hit is None:
+            g = (self.weights or {}).get
+            hit = cache[(pk, k)] = g("k=" + k, 0.0) + g("pk=" + pk, 0.0) + g("pk|k=" + pk + "|" + k, 0.0)
+        return hit
+
+    def _length_weight(self, prefix: str, n: int) -> float:
+        cache = self.__dict__.setdefault("_len_cache", {})
+        key = (prefix, min(n, 12))
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = (self.weights or {}).get(prefix + _bucket(n), 0.0)
+        return hit
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache"):
+            state.pop(cache, None)
+        return state
 
     # -- training --------------------------------------------------------------
     def fit(self, comments: Iterable[str], gold_starts: Iterable[set[int]], *, C: float = 1.0,

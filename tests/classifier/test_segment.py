@@ -81,3 +81,34 @@ def test_whitespace_only_has_no_spans():
 @pytest.mark.parametrize("a,b", [("försenad", "forsenad"), ("KUNDTJÄNST", "kundtjanst"), ("Öppnad", "oppnad")])
 def test_fold_makes_missing_diacritics_equal(a, b):
     assert fold(a) == fold(b)
+
+
+def test_fast_boundary_score_equals_the_feature_sum(segmenter):
+    from classifier.segment import _kind, _position_features, _rule_boundary
+
+    w = segmenter.weights
+    for comment in ["Paketet kom två veckor för sent, men skärmen var repad och säljaren svarade inte 😡",
+                    "never came!! customer service useless and the seller wont answer", "ok"]:
+        toks = [fold(t) for t in comment.split()]
+        kinds = [_kind(t) for t in comment.split()]
+        for i in range(1, len(toks)):
+            for since in (1, 3, 8, 20):
+                feats = _position_features(toks, kinds, i, since) + (["rule"] if _rule_boundary(kinds, toks, i) else [])
+                expected = segmenter.bias + sum(w.get(f, 0.0) for f in feats)
+                assert abs(segmenter.score(toks, kinds, i, since) - expected) < 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT)
+def test_hot_path_starts_equal_the_reference_scoring(segmenter, comment):
+    """segment() hoists lookups out of its loop; it must cut exactly where score() says."""
+    from classifier.segment import _kind, tokenizer
+
+    words = [(t.idx, t.idx + len(t.text), t.text) for t in tokenizer().make_doc(comment) if not t.is_space]
+    toks, kinds = [fold(w) for _, _, w in words], [_kind(w) for _, _, w in words]
+    expected = [0]
+    for i in range(1, len(words)):
+        if "\n" in comment[words[i - 1][1] : words[i][0]] or segmenter._is_boundary(toks, kinds, i, i - expected[-1]):
+            expected.append(i)
+    spans = segmenter.segment(comment)
+    assert [s.start for s in spans] == [words[i][0] for i in expected][: len(spans)] if words else spans == []

@@ -1,0 +1,62 @@
+"""In-process speed of the shipped model: single-call latency and batch throughput on one core.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_suggest.py [--n 10000]
+
+Comments are the dev and test splits' comments, repeated to --n (the model never trained on
+them, and speed does not depend on that).  Prints the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000, help="comments for the throughput run")
+    ap.add_argument("--single", type=int, default=2_000, help="single calls timed for latency")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    from classifier.artifact import load_model
+    from training.corpus import DATA_DIR, load_corpus
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = load_model()
+    t_load = time.perf_counter() - t0
+    lines = load_corpus(DATA_DIR / "dev.jsonl") + load_corpus(DATA_DIR / "test.jsonl")
+    records = [{k: line[k] for k in ("feedback_id", "rating", "comment", "fulfillment_channel", "shipped_via_mcf")}
+               for line in lines]
+    batch = (records * (args.n // len(records) + 1))[: args.n]
+
+    for r in records[:200]:  # warm caches the way a running service would be warm
+        model.suggest(r)
+    lat = []
+    for i in range(args.single):
+        r = records[i % len(records)]
+        t = time.perf_counter_ns()
+        model.suggest(r)
+        lat.append((time.perf_counter_ns() - t) / 1e6)
+    lat.sort()
+    t = time.perf_counter()
+    model.suggest_many(batch)
+    dt = time.perf_counter() - t
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
+          f"{platform.processor() or platform.platform()}")
+    print(f"imports {t_import:.2f} s, model load {t_load:.2f} s, model {model.version}")
+    print(f"suggest (one comment): p50 {statistics.median(lat):.3f} ms, "
+          f"p99 {lat[int(len(lat) * 0.99) - 1]:.3f} ms over {len(lat)} calls")
+    print(f"suggest_many: {len(batch)} comments in {dt:.2f} s = {len(batch) / dt:,.0f} comments/s (one core)")
+
+
+if __name__ == "__main__":
+    main()

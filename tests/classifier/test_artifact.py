@@ -1,0 +1,71 @@
+"""Artifacts: a model loads only when every file matches its manifest."""
+
+import json
+import shutil
+
+import pytest
+
+from classifier.artifact import (
+    CARD_FILE,
+    DEFAULT_MODEL_DIR,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    ModelIntegrityError,
+    load_model,
+    verify,
+)
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    dst = tmp_path / "m"
+    shutil.copytree(DEFAULT_MODEL_DIR, dst)
+    return dst
+
+
+def test_shipped_model_verifies_and_loads(model_copy):
+    manifest = verify(model_copy)
+    model = load_model(model_copy)
+    assert model.version == manifest["model_version"]
+
+
+def test_altered_model_file_is_refused(model_copy):
+    data = bytearray((model_copy / MODEL_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (model_copy / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="checksum mismatch"):
+        load_model(model_copy)
+
+
+def test_truncated_model_file_is_refused(model_copy):
+    data = (model_copy / MODEL_FILE).read_bytes()
+    (model_copy / MODEL_FILE).write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelIntegrityError, match="checksum mismatch"):
+        load_model(model_copy)
+
+
+def test_edited_card_is_refused(model_copy):
+    card = json.loads((model_copy / CARD_FILE).read_text())
+    card["thresholds"]["strike_max_blocking"] = 0.99
+    (model_copy / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelIntegrityError, match="card.json"):
+        load_model(model_copy)
+
+
+def test_missing_manifest_is_refused(model_copy):
+    (model_copy / MANIFEST_FILE).unlink()
+    with pytest.raises(ModelIntegrityError, match="unverified"):
+        load_model(model_copy)
+
+
+def test_wrong_format_version_is_refused(model_copy):
+    manifest = json.loads((model_copy / MANIFEST_FILE).read_text())
+    manifest["format_version"] = 999
+    (model_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError, match="format_version"):
+        load_model(model_copy)
+
+
+def test_missing_directory_is_refused(tmp_path):
+    with pytest.raises(ModelIntegrityError):
+        load_model(tmp_path / "nowhere")

@@ -1,0 +1,80 @@
+"""The stateless verdict routes over HTTP (TestClient, real lifespan)."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+
+KEY = "test-key-123"
+RECORD = {"feedback_id": "fb-1", "rating": 1, "comment": "Paketet kom aldrig fram", "fulfillment_channel": "AFN"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = create_app(Settings(api_keys=KEY, max_batch_items=5))
+    with TestClient(app) as c:
+        c.headers["X-API-Key"] = KEY
+        yield c
+
+
+def test_health_and_readiness_need_no_key(client):
+    assert client.get("/healthz", headers={"X-API-Key": ""}).json() == {"status": "ok"}
+    ready = client.get("/readyz", headers={"X-API-Key": ""})
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": ""}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer nope"}])
+def test_verdict_routes_need_a_valid_key(client, headers):
+    with TestClient(client.app) as anon:
+        r = anon.post("/v1/verdicts", json=RECORD, headers=headers)
+    assert r.status_code == 401
+
+
+def test_bearer_key_works(client):
+    with TestClient(client.app) as c:
+        assert c.post("/v1/verdicts", json=RECORD, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_one_verdict(client):
+    r = client.post("/v1/verdicts", json=RECORD)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["feedback_id"] == "fb-1"
+    assert body["verdict"] == "strike"
+    assert body["note"] == "Denna artikel levererades av Amazon och vi tar ansvar för leveransupplevelsen"
+    assert body["spans"][0]["text"] == "Paketet kom aldrig fram"
+
+
+def test_batch_keeps_order(client):
+    items = [dict(RECORD, feedback_id=f"fb-{i}", rating=r) for i, r in enumerate([1, 4, 2])]
+    r = client.post("/v1/verdicts/batch", json={"items": items})
+    assert r.status_code == 200
+    assert [v["feedback_id"] for v in r.json()["items"]] == ["fb-0", "fb-1", "fb-2"]
+
+
+def test_oversize_batch_is_refused(client):
+    r = client.post("/v1/verdicts/batch", json={"items": [RECORD] * 6})
+    assert r.status_code == 413
+    assert "limit is 5" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (dict(RECORD, rating=9), "rating"),
+        ({k: v for k, v in RECORD.items() if k != "rating"}, "rating"),
+        (dict(RECORD, fulfillment_channel="XYZ"), "fulfillment_channel"),
+        (dict(RECORD, comment="  "), "comment"),
+        (dict(RECORD, comment="x" * 50_000), "comment"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(client, body, field):
+    r = client.post("/v1/verdicts", json=body)
+    assert r.status_code == 422
+    assert any(field in err["loc"] for err in r.json()["detail"])
+
+
+def test_non_json_body_is_422(client):
+    r = client.post("/v1/verdicts", content=b"\xff\xfe not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422

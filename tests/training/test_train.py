@@ -1,0 +1,49 @@
+"""Training is seeded and reproducible, and writes artifact, card and manifest."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifier.artifact import load_model, verify
+from training.corpus import DATA_DIR, load_corpus
+from training.train import span_items, train
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """A slice of the training and dev data (never the test split) so this stays fast."""
+    d = tmp_path_factory.mktemp("corpus")
+    for name, n in (("train", 700), ("dev", 150)):
+        lines = (DATA_DIR / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+        (d / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return d
+
+
+def test_training_is_reproducible_and_saves_a_verified_artifact(small_corpus, tmp_path):
+    kw = dict(train_path=small_corpus / "train.jsonl", dev_path=small_corpus / "dev.jsonl", test_path=None,
+              version="test-1", seed=7, span_params={"calibration_cv": 2})
+    m1, card1 = train(out_dir=tmp_path / "a", **kw)
+    m2, _ = train(out_dir=tmp_path / "b", **kw)
+    items, _ = span_items(load_corpus(small_corpus / "dev.jsonl")[:50])
+    np.testing.assert_array_equal(m1.span_classifier.predict_proba(items), m2.span_classifier.predict_proba(items))
+    assert m1.segmenter.weights == m2.segmenter.weights
+    assert m1.thresholds == m2.thresholds
+
+    manifest = verify(tmp_path / "a")
+    assert manifest["model_version"] == "test-1"
+    card = json.loads((tmp_path / "a" / "card.json").read_text())
+    assert card == json.loads(json.dumps(card1))
+    for key in ("model_version", "labels", "thresholds", "library_versions", "data", "figures", "seed"):
+        assert key in card
+    assert len(card["data"]["train_sha256"]) == 64
+    assert "dev" in card["figures"] and "test" not in card["figures"]
+    reloaded = load_model(tmp_path / "a")
+    assert reloaded.suggest({"rating": 1, "comment": "Paketet kom aldrig fram", "fulfillment_channel": "AFN"}) \
+        .model_version == "test-1"
+
+
+def test_data_files_are_where_training_expects_them():
+    for name in ("train", "dev", "test"):
+        assert Path(DATA_DIR / f"{name}.jsonl").is_file()
