@@ -26,11 +26,9 @@ def _open_out(path: str | None) -> IO[str]:
 
 def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
     """``(line_number, text, decode_error)``; undecodable bytes are reported, never crash."""
-    n = 0
     buffer = getattr(fh, "buffer", None)
     source = buffer if buffer is not None else fh
-    for raw in source:
-        n += 1
+    for n, raw in enumerate(source, 1):
         if isinstance(raw, bytes):
             try:
                 yield n, raw.decode("utf-8"), None

@@ -58,7 +58,7 @@ def word_features(text: str, ngram_max: int = 2) -> list[str]:
 @lru_cache(maxsize=200_000)
 def _char_ngrams(word: str, lo: int, hi: int) -> tuple[str, ...]:
     padded = " " + word + " "
-    out = []
+    out: list[str] = []
     for n in range(lo, hi + 1):
         out.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
     return tuple(out)
@@ -81,7 +81,7 @@ def context_features(pair: tuple[str, str]) -> list[str]:
 
 def _as_items(X: Any) -> list[tuple[str, str, str]]:
     values = X.tolist() if hasattr(X, "tolist") else list(X)
-    items = []
+    items: list[tuple[str, str, str]] = []
     for i, x in enumerate(values):
         if isinstance(x, str):
             items.append((x, "", ""))

@@ -229,7 +229,8 @@ class ClauseSegmenter:
         s += tw(n1)[3] if i + 1 < len(toks) else w.get("n1=</s>", 0.0)
         g = w.get
         s += g("p1|w=" + p1 + "|" + tk, 0.0) + g("w|n1=" + tk + "|" + n1, 0.0)
-        s += self._kind_weight(pk, k) + self._length_weight("since=", since) + self._length_weight("left=", len(toks) - i)
+        s += self._kind_weight(pk, k) + self._length_weight("since=", since)
+        s += self._length_weight("left=", len(toks) - i)
         if tk in CONTRASTIVE:
             s += g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0)
         if tk in COORDINATING:

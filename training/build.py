@@ -104,7 +104,9 @@ def build(raw_dir: Path = DATA_DIR / "raw", out_dir: Path = DATA_DIR, *, seed: i
     test = [to_corpus_line(r) for r in test_raw]
     test_texts = {normalise(line["comment"]) for line in test}
 
-    train_raw, dev_raw, seen = [], [], set(test_texts)
+    train_raw: list[RawComment] = []
+    dev_raw: list[RawComment] = []
+    seen = set(test_texts)
     for r in written:
         key = normalise(to_corpus_line(r)["comment"])
         if key in seen:

@@ -78,7 +78,8 @@ def evaluate(model: Suggests, lines: Sequence[dict[str, Any]]) -> dict[str, Any]
     gold_sets = [{s["label"] for s in line["spans"]} for line in lines]
     pred_sets = [{s.label for s in v.spans} for v in verdicts]
 
-    items, gold_span_labels = [], []
+    items: list[tuple[str, str, str]] = []
+    gold_span_labels: list[str] = []
     for line in lines:
         texts = [line["comment"][s["start"] : s["end"]] for s in line["spans"]]
         items.extend(with_context(texts))

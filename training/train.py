@@ -29,7 +29,8 @@ MAX_NEEDS_REVIEW_RATE = 0.10
 
 def span_items(lines: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[str]]:
     """Gold spans with their neighbours as context, and their labels."""
-    items, labels = [], []
+    items: list[tuple[str, str, str]] = []
+    labels: list[str] = []
     for line in lines:
         texts = [line["comment"][s["start"] : s["end"]] for s in line["spans"]]
         items.extend(with_context(texts))
@@ -43,7 +44,8 @@ def fit_components(lines: Sequence[dict[str, Any]], *, seed: int = 0,
     comments = [line["comment"] for line in lines]
     segmenter = ClauseSegmenter().fit(comments, [gold_start_offsets(line["spans"]) for line in lines],
                                       random_state=seed)
-    texts, langs = [], []
+    texts: list[str] = []
+    langs: list[str] = []
     for line in lines:
         if line["language"] in ("sv", "en"):
             texts.extend(line["comment"][s["start"] : s["end"]] for s in line["spans"])

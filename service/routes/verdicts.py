@@ -35,6 +35,6 @@ def suggest_verdicts(batch: Annotated[BatchIn, Body(examples=[{"items": [EXAMPLE
     """Many records in, their verdicts out in the same order."""
     limit = request.app.state.settings.max_batch_items
     if len(batch.items) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"batch has {len(batch.items)} items; the limit is {limit}")
     return {"items": [v.to_dict() for v in model.suggest_many(batch.items)]}

@@ -86,7 +86,8 @@ def test_uncertain_blocker_needs_review_and_a_sure_one_keeps():
 
 def test_thresholds_never_turn_an_ineligible_order_into_review():
     th = Thresholds(strike_max_blocking=0.0, keep_min_blocking=1.0)
-    assert decide(OrderFacts(1, "MFN"), (span("product_condition", 0.3),), language="en", thresholds=th).verdict == "keep"
+    mfn = decide(OrderFacts(1, "MFN"), (span("product_condition", 0.3),), language="en", thresholds=th)
+    assert mfn.verdict == "keep"
     assert decide(OrderFacts(4, "AFN"), (span("amazon_delivery", 0.5),), language="en", thresholds=th).verdict == "keep"
 
 

@@ -75,6 +75,13 @@ def test_bad_input_is_422_naming_the_field(client, body, field):
     assert any(field in err["loc"] for err in r.json()["detail"])
 
 
-def test_non_json_body_is_422(client):
-    r = client.post("/v1/verdicts", content=b"\xff\xfe not json", headers={"Content-Type": "application/json"})
+def test_invalid_json_is_422(client):
+    r = client.post("/v1/verdicts", content=b'{"rating": 1,', headers={"Content-Type": "application/json"})
     assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_invalid_utf8_is_a_4xx_with_a_json_body(client):
+    r = client.post("/v1/verdicts", content=b"\xff\xfe not json", headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 422)
+    assert "detail" in r.json()
