@@ -103,6 +103,11 @@ def with_context(span_texts: Sequence[str]) -> list[tuple[str, str, str]]:
     ]
 
 
+def _two_columns(z: np.ndarray) -> np.ndarray:
+    """Binary scores (1-D, sklearn's convention) as two softmax columns: softmax([-z/2, z/2]) = sigmoid(z)."""
+    return np.column_stack([-z / 2, z / 2]) if z.ndim == 1 else z
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
@@ -203,7 +208,7 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         if self.calibration_cv >= 2:
             cv = StratifiedKFold(self.calibration_cv, shuffle=True, random_state=self.random_state)
             scores = cross_val_predict(lr, Xm, y, cv=cv, method="decision_function")
-            self.temperature_ = _fit_temperature(scores, np.searchsorted(self.classes_, y))
+            self.temperature_ = _fit_temperature(_two_columns(scores), np.searchsorted(self.classes_, y))
         self.n_features_in_ = 1
         return self
 
@@ -309,20 +314,19 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         if weights is None:  # (n_features, n_classes), C-contiguous
             weights = self.__dict__["_coef_t"] = np.ascontiguousarray(self.coef_.T)
         scores = np.tile(self.intercept_, (len(items), 1))
-        if not items:
-            return scores
-        rows, cols, data = self._weighted_entries(items)
-        contrib = weights[cols] * data[:, None]
-        for k in range(scores.shape[1]):
-            scores[:, k] += np.bincount(rows, weights=contrib[:, k], minlength=len(items))
-        return scores
+        if items:
+            rows, cols, data = self._weighted_entries(items)
+            contrib = weights[cols] * data[:, None]
+            for k in range(scores.shape[1]):
+                scores[:, k] += np.bincount(rows, weights=contrib[:, k], minlength=len(items))
+        return scores.ravel() if scores.shape[1] == 1 else scores  # binary: 1-D, like sklearn
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities, columns in the order of ``classes_``."""
-        return _softmax(self.decision_function(X) / self.temperature_)
+        return _softmax(_two_columns(self.decision_function(X)) / self.temperature_)
 
     def predict(self, X: Any) -> np.ndarray:
-        scores = self.decision_function(X)
+        scores = _two_columns(self.decision_function(X))
         return self.classes_[np.argmax(scores, axis=1)]
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]

@@ -95,3 +95,13 @@ def test_lean_transform_equals_the_vectorizers_own_transform():
 def test_calibration_fits_a_positive_temperature():
     clf = SpanClassifier(min_df=1, calibration_cv=2).fit(X, Y)
     assert clf.temperature_ > 0
+
+
+def test_binary_problems_follow_sklearns_conventions():
+    y = ["blocker" if lab in ("product_condition", "seller_service") else "clean" for lab in Y]
+    clf = SpanClassifier(min_df=1, calibration_cv=2).fit(X, y)
+    assert clf.decision_function(X[:4]).shape == (4,)
+    proba = clf.predict_proba(X[:4])
+    assert proba.shape == (4, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert list(clf.predict(["skärmen var repad", "paketet kom aldrig"])) == ["blocker", "clean"]
