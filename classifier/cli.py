@@ -144,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _, card = train(train_path=Path(args.train), dev_path=Path(args.dev),
                     test_path=Path(args.test) if args.test else None, out_dir=Path(args.out),
-                    version=args.version, seed=args.seed)
+                    version=args.version, seed=args.seed, progress=True)
     for split, rep in card["figures"].items():
         print(format_report(f"{args.version} on {split}", rep))
     print(f"saved to {args.out} (thresholds {card['thresholds']}, {card['training_seconds']} s)")

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from classifier.packing import pack, unpack
 from classifier.segment import fold
 
 LANGUAGES = ("sv", "en", "mixed")
@@ -84,7 +85,12 @@ class LanguageIdentifier:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_cache", None)
+        state["log_odds_"] = pack(self.log_odds_)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["log_odds_"] = unpack(state["log_odds_"])
+        self.__dict__.update(state)
 
     def span_language(self, text: str) -> str | None:
         s = self.score(text)

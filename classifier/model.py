@@ -20,6 +20,7 @@ a fraction of the per-call cost.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from functools import lru_cache, partial
@@ -35,6 +36,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from classifier.packing import pack, unpack
 from classifier.segment import fold, tokenizer
 
 Item = str | tuple[str, str, str]
@@ -221,7 +223,19 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         state.pop("_word_cache", None)  # caches are rebuilt lazily, never pickled
         state.pop("_idf_cache", None)
         state.pop("_coef_t", None)
+        if "vectorizers_" in state:  # vocabularies travel packed (see classifier.packing)
+            vecs = []
+            for vec in self.vectorizers_:
+                vec = copy.copy(vec)
+                vec.vocabulary_ = pack(vec.vocabulary_)
+                vecs.append(vec)
+            state["vectorizers_"] = vecs
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for vec in state.get("vectorizers_", []):
+            vec.vocabulary_ = unpack(vec.vocabulary_)
+        self.__dict__.update(state)
 
     def _word_columns(self, word: str) -> tuple[np.ndarray, int, int]:
         """What one word contributes: its own columns (unigram, prefix, character n-grams) and

@@ -19,8 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import spacy
 from spacy.tokens import Doc
+
+from classifier.packing import pack, unpack
 
 SENTENCE_END = frozenset({".", "!", "?", "…", "..", "...", "!!", "!!!", "?!", "!?", "??", "???"})
 CLAUSE_PUNCT = frozenset({";", ":", "–", "—", "-", "/", "|"})
@@ -148,39 +151,42 @@ class ClauseSegmenter:
                     starts.append(i)
             starts.append(n)
             return starts
-        # The same sum as :meth:`score`, with every lookup that does not depend on the
-        # position hoisted out of the loop (this is the hot path of every verdict).
-        tw = [self._token_weights(t) for t in toks]
-        pair = self._pair_weights
-        kind_w = self._kind_weight
-        since_w = [self._length_weight("since=", j) for j in range(13)]
-        left_w = [self._length_weight("left=", j) for j in range(13)]
+        # The same sum as :meth:`score`: every term that does not depend on the previous
+        # boundary is computed for all positions at once; only "since" is sequential.
         g = self.weights.get
-        p2_start, n1_end = g("p2=<s>", 0.0), g("n1=</s>", 0.0)
+        tw = np.array([self._token_weights(t) for t in toks])  # (n, 4): w, p1, p2, n1
+        pair = self._pair_weights
+        pairs = np.array([pair(a, b) for a, b in zip(toks, toks[1:], strict=False)] or [(0.0, 0.0)])
+        base = np.full(n, self.bias)
+        base[1:] += tw[1:, 0] + tw[:-1, 1] + pairs[: n - 1, 0]  # w, p1, "p1|w" (pair i-1, i)
+        base[2:] += tw[:-2, 2]
+        base[1:2] += g("p2=<s>", 0.0)
+        base[1 : n - 1] += tw[2:, 3] + pairs[1 : n - 1, 1]  # n1 and "w|n1" (pair i, i+1)
+        if n >= 2:
+            base[n - 1] += g("n1=</s>", 0.0) + g("w|n1=" + toks[n - 1] + "|</s>", 0.0)
+        left_w = [self._length_weight("left=", j) for j in range(13)]
+        kind_w = self._kind_weight
+        rule_w = g("rule", 0.0)
+        extra = [0.0] * n
         for i in range(1, n):
-            if "\n" in comment[words[i - 1][1] : words[i][0]]:
-                starts.append(i)
-                continue
-            k, pk = kinds[i], kinds[i - 1]
-            if k == "END" or k == "COMMA":
-                continue  # a point never starts with a full stop or a comma
-            tk = toks[i]
-            s = self.bias + tw[i][0] + tw[i - 1][1] + (tw[i - 2][2] if i >= 2 else p2_start)
-            if i + 1 < n:
-                n1 = toks[i + 1]
-                s += tw[i + 1][3] + pair(tk, n1)[1]
-            else:
-                n1 = "</s>"
-                s += n1_end + g("w|n1=" + tk + "|</s>", 0.0)
-            s += pair(toks[i - 1], tk)[0] + kind_w(pk, k) + since_w[min(i - starts[-1], 12)] + left_w[min(n - i, 12)]
+            tk, pk = toks[i], kinds[i - 1]
+            e = kind_w(pk, kinds[i]) + left_w[min(n - i, 12)]
             if tk in CONTRASTIVE:
-                s += g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0)
+                e += g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0)
             if tk in COORDINATING:
-                s += g("coord|pk=" + pk, 0.0) + g("coord|n1=" + n1, 0.0)
+                e += g("coord|pk=" + pk, 0.0) + g("coord|n1=" + (toks[i + 1] if i + 1 < n else "</s>"), 0.0)
             if _rule_boundary(kinds, toks, i):
-                s += g("rule", 0.0)
-            if s > 0.0:
+                e += rule_w
+            extra[i] = e
+        scores = (base + np.array(extra)).tolist()
+        since_w = [self._length_weight("since=", j) for j in range(13)]
+        last = 0
+        for i in range(1, n):
+            new_line = "\n" in comment[words[i - 1][1] : words[i][0]]
+            can_start = kinds[i] not in ("END", "COMMA")  # a point never starts with a full stop or a comma
+            if new_line or (can_start and scores[i] + since_w[min(i - last, 12)] > 0.0):
                 starts.append(i)
+                last = i
         starts.append(n)
         return starts
 
@@ -259,7 +265,13 @@ class ClauseSegmenter:
         state = self.__dict__.copy()
         for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache"):
             state.pop(cache, None)
+        if self.weights is not None:
+            state["weights"] = pack(self.weights)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["weights"] = unpack(state.get("weights"))
+        self.__dict__.update(state)
 
     # -- training --------------------------------------------------------------
     def fit(self, comments: Iterable[str], gold_starts: Iterable[set[int]], *, C: float = 1.0,

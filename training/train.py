@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,14 +105,24 @@ def library_versions() -> dict[str, str]:
 
 def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_DIR / "dev.jsonl",
           test_path: Path | None = DATA_DIR / "test.jsonl", out_dir: Path | None = None, version: str,
-          seed: int = 0, span_params: dict[str, Any] | None = None) -> tuple[FeedbackModel, dict[str, Any]]:
+          seed: int = 0, span_params: dict[str, Any] | None = None,
+          progress: bool = False) -> tuple[FeedbackModel, dict[str, Any]]:
     """Train on ``train_path``, tune on ``dev_path``, report (only) on ``test_path``; save if ``out_dir``."""
     t0 = time.perf_counter()
+
+    def stage(msg: str) -> None:
+        if progress:
+            print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    stage(f"loading {train_path} and {dev_path}")
     lines, dev = load_corpus(train_path), load_corpus(dev_path)
+    stage(f"fitting segmenter, language identifier and span classifier on {len(lines)} comments")
     segmenter, langid, clf = fit_components(lines, seed=seed, span_params=span_params)
     model = FeedbackModel(segmenter=segmenter, langid=langid, span_classifier=clf, thresholds=Thresholds(),
                           version=version)
+    stage(f"tuning review thresholds on {len(dev)} dev comments")
     model.thresholds, tuned_on_dev = tune_thresholds(model, dev)
+    stage("evaluating")
     card: dict[str, Any] = {
         "model_version": version,
         "labels": model.classes,
@@ -134,5 +145,6 @@ def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_
         card["figures"]["test"] = evaluate(model, load_corpus(test_path))
     card["training_seconds"] = round(time.perf_counter() - t0, 1)
     if out_dir is not None:
+        stage(f"saving to {out_dir}")
         save_model(model, out_dir, card)
     return model, card
