@@ -37,15 +37,29 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from classifier.packing import pack, unpack
-from classifier.segment import fold, tokenizer
+from classifier.segment import fold, tokenizer, word_offsets
 
 Item = str | tuple[str, str, str]
 
 
 # --- feature analyzers (module level so that they pickle) -------------------------
-@lru_cache(maxsize=100_000)
+_WORDS: dict[str, tuple[str, ...]] = {}
+
+
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(fold(t.text) for t in tokenizer().make_doc(text) if not t.is_space)
+    """The diacritic-folded lowercase spaCy tokens of a span (cached per text)."""
+    hit = _WORDS.get(text)
+    if hit is None:
+        hit = tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
+        remember_words(text, hit)
+    return hit
+
+
+def remember_words(text: str, words: tuple[str, ...]) -> None:
+    """Let a caller that already tokenized ``text`` (the segmenter) spare the classifier doing it again."""
+    if len(_WORDS) > 100_000:
+        _WORDS.clear()
+    _WORDS[text] = words
 
 
 def word_features(text: str, ngram_max: int = 2) -> list[str]:

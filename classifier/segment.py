@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 import spacy
+from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.tokens import Doc
 
 from classifier.packing import pack, unpack
@@ -38,17 +39,25 @@ COORDINATING = frozenset({"och", "and", "samt", "eller", "or", "så", "sa", "so"
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch of the comment: ``comment[start:end] == text``."""
+    """A stretch of the comment: ``comment[start:end] == text``; ``words`` are its folded tokens."""
 
     start: int
     end: int
     text: str
+    words: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
 def tokenizer() -> spacy.language.Language:
     """The shared blank Swedish pipeline (its tokenizer handles English text well too)."""
     return spacy.blank("sv")
+
+
+def word_offsets(doc: Doc, text: str | None = None) -> list[tuple[int, int, str]]:
+    """``(start, end, text)`` of every non-space token, read from the Doc's arrays (no Token objects).
+    ``text`` is the string the Doc was made from, if the caller has it (saves rebuilding it)."""
+    text = doc.text if text is None else text
+    return [(i, i + n, text[i : i + n]) for i, n, space in doc.to_array([IDX, LENGTH, IS_SPACE]).tolist() if not space]
 
 
 @lru_cache(maxsize=200_000)
@@ -129,7 +138,7 @@ class ClauseSegmenter:
     # -- inference -------------------------------------------------------------
     def segment(self, comment: str, doc: Doc | None = None) -> list[Span]:
         doc = doc if doc is not None else tokenizer().make_doc(comment)
-        words = [(t.idx, t.idx + len(t.text), t.text) for t in doc if not t.is_space]
+        words = word_offsets(doc, comment)
         if not words:
             return []
         toks = [fold(w) for _, _, w in words]
@@ -138,7 +147,7 @@ class ClauseSegmenter:
         spans = []
         for a, b in zip(starts, starts[1:], strict=False):
             start, end = words[a][0], words[b - 1][1]
-            spans.append(Span(start, end, comment[start:end]))
+            spans.append(Span(start, end, comment[start:end], tuple(toks[a:b])))
         return spans
 
     def _starts(self, comment: str, words: list[tuple[int, int, str]], toks: list[str], kinds: list[str]) -> list[int]:
@@ -164,7 +173,7 @@ class ClauseSegmenter:
         base[1 : n - 1] += tw[2:, 3] + pairs[1 : n - 1, 1]  # n1 and "w|n1" (pair i, i+1)
         if n >= 2:
             base[n - 1] += g("n1=</s>", 0.0) + g("w|n1=" + toks[n - 1] + "|</s>", 0.0)
-        left_w = [self._length_weight("left=", j) for j in range(13)]
+        left_w, since_w = self._length_tables()
         kind_w = self._kind_weight
         rule_w = g("rule", 0.0)
         extra = [0.0] * n
@@ -179,7 +188,6 @@ class ClauseSegmenter:
                 e += rule_w
             extra[i] = e
         scores = (base + np.array(extra)).tolist()
-        since_w = [self._length_weight("since=", j) for j in range(13)]
         last = 0
         for i in range(1, n):
             new_line = "\n" in comment[words[i - 1][1] : words[i][0]]
@@ -253,6 +261,16 @@ class ClauseSegmenter:
             hit = cache[(pk, k)] = g("k=" + k, 0.0) + g("pk=" + pk, 0.0) + g("pk|k=" + pk + "|" + k, 0.0)
         return hit
 
+    def _length_tables(self) -> tuple[list[float], list[float]]:
+        """Weights of "left=" and "since=" for 0..12 (12 stands for every larger count)."""
+        hit = self.__dict__.get("_len_tables")
+        if hit is None:
+            hit = self.__dict__["_len_tables"] = (
+                [self._length_weight("left=", j) for j in range(13)],
+                [self._length_weight("since=", j) for j in range(13)],
+            )
+        return hit
+
     def _length_weight(self, prefix: str, n: int) -> float:
         cache = self.__dict__.setdefault("_len_cache", {})
         key = (prefix, min(n, 12))
@@ -263,7 +281,7 @@ class ClauseSegmenter:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache"):
+        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache", "_len_tables"):
             state.pop(cache, None)
         if self.weights is not None:
             state["weights"] = pack(self.weights)
