@@ -183,6 +183,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- keys ---------------------------------------------------------------------------------
+def cmd_keys(args: argparse.Namespace) -> int:
+    from service import crud
+    from service.config import Settings
+    from service.db import make_engine, migrate, session_factory, transaction
+
+    engine = make_engine(Settings().database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    try:
+        with transaction(sessions) as session:
+            if args.keys_command == "create":
+                row, key = crud.create_key(session=session, role=args.role, name=args.name, seller_id=args.seller_id)
+                print(f"created key {row.id} ({row.role}{', seller ' + row.seller_id if row.seller_id else ''}); "
+                      "it is shown only now:")
+                print(key)
+            elif args.keys_command == "revoke":
+                row = crud.revoke_key(session=session, key_id=args.id)
+                print(f"revoked key {row.id} ({row.name})")
+            else:
+                for row in crud.list_keys(session=session):
+                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                    print(f"{row.id:>4}  {row.role:<8}  {row.seller_id or '-':<12}  {state:<18}  {row.name}")
+    except (crud.Invalid, crud.NotFound) as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feedback-strike", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -222,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baseline", action="store_true", help="also evaluate the keyword baseline")
     e.add_argument("--json", help="also write the figures as JSON to this file")
     e.set_defaults(func=cmd_evaluate)
+
+    k = sub.add_parser("keys", help="API keys (stored hashed in the database of DATABASE_URL)")
+    ks = k.add_subparsers(dest="keys_command", required=True)
+    kc = ks.add_parser("create", help="create a key and print it once")
+    kc.add_argument("--role", required=True, choices=["seller", "reviewer", "admin"])
+    kc.add_argument("--seller-id", help="the seller a seller key is bound to")
+    kc.add_argument("--name", default="unnamed", help="who or what the key is for")
+    kr = ks.add_parser("revoke", help="revoke a key by id")
+    kr.add_argument("id", type=int)
+    ks.add_parser("list", help="list keys (never the keys themselves)")
+    k.set_defaults(func=cmd_keys)
 
     sv = sub.add_parser("serve", help="run the HTTP service on the shipped model")
     sv.add_argument("--host", default="127.0.0.1")

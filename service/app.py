@@ -1,9 +1,8 @@
-"""The FastAPI application: settings -> lifespan loads the model -> routers."""
+"""The FastAPI application: settings -> lifespan (database, migrations, model) -> routers."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from classifier.artifact import load_model
+from service import crud
 from service.auth import hash_key
 from service.config import Settings
-from service.routes import health, verdicts
+from service.db import make_engine, migrate, session_factory, transaction
+from service.routes import feedback, health, strike_requests, verdicts
 
 log = logging.getLogger("feedback_strike.service")
 
@@ -24,17 +25,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        keys = settings.key_set()
-        if not keys:
-            key = secrets.token_urlsafe(24)
-            keys = frozenset({key})
-            # Printed once to the console that started the server, never to the logs.
-            print(f"feedback-strike: no FEEDBACK_STRIKE_API_KEYS set; API key for this run: {key}",
-                  file=sys.stderr, flush=True)
-        app.state.key_hashes = tuple(hash_key(k) for k in keys)
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        app.state.sessions = session_factory(engine)
+        app.state.bootstrap_key_hashes = tuple(hash_key(k) for k in settings.key_set())
+        if not settings.key_set():
+            with transaction(app.state.sessions) as session:
+                if crud.count_keys(session=session) == 0:
+                    _, key = crud.create_key(session=session, role="admin", name="first-admin")
+                    # Printed once to the console that started the server, never to the logs.
+                    print(f"feedback-strike: created the first admin API key (store it now): {key}",
+                          file=sys.stderr, flush=True)
         app.state.model = load_model(settings.model_dir)
         log.info("model %s loaded", app.state.model.version)
         yield
+        engine.dispose()
 
     app = FastAPI(title="feedback-strike", version="0.1.0", lifespan=lifespan,
                   description="Suggests whether negative feedback on marketplace-fulfilled orders should be struck.")
@@ -47,6 +52,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
 
-    app.include_router(health.router)
-    app.include_router(verdicts.router)
+    @app.exception_handler(crud.NotFound)
+    async def not_found(_: Request, exc: crud.NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(crud.AlreadyDecided)
+    async def conflict(_: Request, exc: crud.AlreadyDecided) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(crud.Invalid)
+    async def invalid(_: Request, exc: crud.Invalid) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["body", *exc.field.split(".")], "msg": str(exc),
+                                         "type": "value_error"}]}, status_code=422)
+
+    for module in (health, verdicts, feedback, strike_requests):
+        app.include_router(module.router)
     return app

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 router = APIRouter(tags=["health"])
 
@@ -14,8 +16,13 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """The model is loaded and the service can answer."""
+    """The model is loaded and the database answers."""
     model = getattr(request.app.state, "model", None)
     if model is None:
         return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "1"})
+    try:
+        with request.app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return JSONResponse({"status": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
     return JSONResponse({"status": "ready", "model_version": model.version})

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 
 from classifier.pipeline import FeedbackModel
 from classifier.records import FeedbackRecord
-from service.auth import KeyDep
+from service.auth import AnyRole
 from service.schemas import BatchIn, BatchOut, VerdictOut
 
 router = APIRouter(prefix="/v1", tags=["verdicts"])
@@ -24,14 +24,14 @@ ModelDep = Annotated[FeedbackModel, Depends(get_model)]
 
 @router.post("/verdicts", response_model=VerdictOut)
 async def suggest_verdict(record: Annotated[FeedbackRecord, Body(examples=[EXAMPLE])], model: ModelDep,
-                          _key: KeyDep) -> dict[str, Any]:
+                          _who: AnyRole) -> dict[str, Any]:
     """One record in, one suggested verdict out (stateless: nothing is stored)."""
     return model.suggest(record).to_dict()
 
 
 @router.post("/verdicts/batch", response_model=BatchOut)
 def suggest_verdicts(batch: Annotated[BatchIn, Body(examples=[{"items": [EXAMPLE]}])], model: ModelDep,
-                     _key: KeyDep, request: Request) -> dict[str, Any]:
+                     _who: AnyRole, request: Request) -> dict[str, Any]:
     """Many records in, their verdicts out in the same order."""
     limit = request.app.state.settings.max_batch_items
     if len(batch.items) > limit:

@@ -11,8 +11,9 @@ RECORD = {"feedback_id": "fb-1", "rating": 1, "comment": "Paketet kom aldrig fra
 
 
 @pytest.fixture(scope="module")
-def client():
-    app = create_app(Settings(api_keys=KEY, max_batch_items=5))
+def client(tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "fs.db"
+    app = create_app(Settings(api_keys=KEY, max_batch_items=5, database_url=f"sqlite:///{db}"))
     with TestClient(app) as c:
         c.headers["X-API-Key"] = KEY
         yield c

@@ -1,0 +1,70 @@
+"""Feedback Manager: import, list, and the seller's metrics (struck ratings excluded)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from classifier.records import FeedbackRecord
+from service import crud
+from service.auth import AnyRole, Principal, SellerOrAdmin
+from service.db import transaction
+from service.schemas import FeedbackImport, FeedbackOut, FeedbackPage, ImportResult, SellerMetrics
+from service.tables import Feedback
+
+router = APIRouter(prefix="/v1", tags=["feedback manager"])
+
+EXAMPLE = {"feedback_id": "fb-0001", "rating": 1, "comment": "Paketet kom två veckor för sent.",
+           "fulfillment_channel": "AFN", "order_id": "203-1234567-1234567", "seller_id": "S1",
+           "buyer_email": "x@example.com", "feedback_date": "2026-11-20"}
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def feedback_out(row: Feedback, principal: Principal) -> dict[str, Any]:
+    out = FeedbackOut.model_validate(row, from_attributes=True).model_dump()
+    if not principal.sees_buyer_email:
+        out["buyer_email"] = mask_email(row.buyer_email)
+    return out
+
+
+@router.post("/feedback", response_model=ImportResult, status_code=200)
+def import_feedback(body: Annotated[FeedbackImport | FeedbackRecord, Body(examples=[{"items": [EXAMPLE]}])],
+                    principal: SellerOrAdmin, request: Request) -> dict[str, Any]:
+    """Import one record or ``{"items": [...]}``.  Idempotent on feedback_id; all or nothing."""
+    records = body.items if isinstance(body, FeedbackImport) else [body]
+    with transaction(request.app.state.sessions) as session:
+        return crud.import_feedback(session=session, records=records, seller_id=principal.seller_id)
+
+
+@router.get("/feedback", response_model=FeedbackPage)
+def list_feedback(principal: AnyRole, request: Request,
+                  seller_id: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                  rating: Annotated[int | None, Query(ge=1, le=5)] = None, struck: bool | None = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """A seller's records, newest first.  Seller keys see only their own; reviewers see masked e-mails."""
+    if principal.role == "seller":
+        seller_id = principal.seller_id
+    filt = crud.FeedbackFilter(seller_id, date_from, date_to, rating, struck)
+    with request.app.state.sessions() as session:
+        total, rows = crud.list_feedback(session=session, filt=filt, limit=limit, offset=offset)
+        return {"total": total, "limit": limit, "offset": offset,
+                "items": [feedback_out(r, principal) for r in rows]}
+
+
+@router.get("/sellers/{seller_id}/metrics", response_model=SellerMetrics)
+def seller_metrics(seller_id: str, principal: AnyRole, request: Request,
+                   as_of: date | None = None) -> dict[str, Any]:
+    """30, 90 and 365 days and lifetime: counts and shares of positive / neutral / negative, struck left out."""
+    if principal.role == "seller" and principal.seller_id != seller_id:
+        raise crud.NotFound(f"no seller {seller_id!r}")
+    day = as_of or datetime.now(UTC).date()
+    with request.app.state.sessions() as session:
+        return {"seller_id": seller_id, "as_of": day,
+                "windows": crud.seller_metrics(session=session, seller_id=seller_id, as_of=day)}

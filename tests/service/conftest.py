@@ -1,0 +1,49 @@
+"""Service fixtures: an app per test on SQLite and on a fresh database of the real local PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service import crud
+from service.app import create_app
+from service.config import Settings
+from service.db import transaction
+
+ADMIN_KEY = "bootstrap-admin-key-for-tests"
+PG_SERVER = os.environ.get("FEEDBACK_STRIKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/feedback-strike.db"
+        return
+    if os.environ.get("FEEDBACK_STRIKE_SKIP_POSTGRES") == "1":
+        pytest.skip("FEEDBACK_STRIKE_SKIP_POSTGRES=1: told to skip PostgreSQL")
+    import psycopg
+
+    name = "fs_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield PG_SERVER + name
+    with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def client(db_url):
+    app = create_app(Settings(database_url=db_url, api_keys=ADMIN_KEY, max_batch_items=5))
+    with TestClient(app) as c:
+        c.headers["X-API-Key"] = ADMIN_KEY
+        yield c
+
+
+def new_key(client: TestClient, role: str, seller_id: str | None = None) -> dict[str, str]:
+    """Headers with a fresh key of ``role`` stored in the app's database."""
+    with transaction(client.app.state.sessions) as session:
+        _, key = crud.create_key(session=session, role=role, name=f"test-{role}", seller_id=seller_id)
+    return {"X-API-Key": key}
