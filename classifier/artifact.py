@@ -9,6 +9,7 @@ unpickles anything: a pickle runs code, so a file that does not match its manife
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -60,6 +61,8 @@ def verify(directory: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
         files = manifest["files"]
+        if not isinstance(files, dict):
+            raise TypeError("'files' must be an object of name -> sha256")
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"{mpath} is not a valid manifest: {exc}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -87,7 +90,11 @@ def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel
 
     d = Path(directory or os.environ.get("FEEDBACK_STRIKE_MODEL_DIR") or DEFAULT_MODEL_DIR)
     manifest = verify(d)
-    model = joblib.load(d / MODEL_FILE)
+    # Unpickle exactly the bytes whose checksum matched (no window to swap the file in between).
+    data = (d / MODEL_FILE).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
+        raise ModelIntegrityError(f"{d / MODEL_FILE} changed while it was being loaded; refusing it")
+    model = joblib.load(io.BytesIO(data))
     if not isinstance(model, FeedbackModel) or model.version != manifest.get("model_version"):
         raise ModelIntegrityError(f"{d / MODEL_FILE} does not hold the model version its manifest names")
     return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,6 +39,14 @@ def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
             yield n, raw, None
 
 
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _load_model(model_dir: str | None) -> Any:
     from classifier.artifact import ModelIntegrityError, load_model
 
@@ -53,6 +62,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     """One verdict per input line, same order.  A bad line gets an error object in its place."""
     from classifier.records import RecordError, parse_record
 
+    if args.input and args.output and Path(args.output).exists() and Path(args.input).exists() \
+            and os.path.samefile(args.input, args.output):
+        _err("--input and --output are the same file; writing would destroy the input")
+        return EXIT_USAGE
     model = _load_model(args.model)
     bad = 0
     batch: list[tuple[int, Any]] = []  # (line number, parsed record or error dict)
@@ -79,8 +92,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                     obj = json.loads(text or "")
                 except json.JSONDecodeError as exc:
                     problems = [("line", f"invalid JSON: {exc.msg} at column {exc.colno}")]
+                except (ValueError, RecursionError) as exc:  # e.g. 5,000-digit numbers, 200,000 nested [
+                    problems = [("line", f"unreadable JSON: {type(exc).__name__}")]
                 else:
                     fid = obj.get("feedback_id") if isinstance(obj, dict) else None
+                    if isinstance(fid, str) and not _encodable(fid):
+                        fid = None
                     try:
                         batch.append((n, parse_record(obj)))
                     except RecordError as exc:
@@ -178,8 +195,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.observability import configure_logging
+
+    configure_logging()
+    # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info")
+                loop="uvloop", http="httptools", log_level="info", access_log=False)
     return EXIT_OK
 
 
@@ -279,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except FileNotFoundError as exc:
         _err(f"{exc.filename}: no such file")
+        return EXIT_USAGE
+    except (IsADirectoryError, PermissionError) as exc:
+        _err(f"{exc.filename}: {exc.strerror}")
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK

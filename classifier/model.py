@@ -43,23 +43,13 @@ Item = str | tuple[str, str, str]
 
 
 # --- feature analyzers (module level so that they pickle) -------------------------
-_WORDS: dict[str, tuple[str, ...]] = {}
-
-
+@lru_cache(maxsize=100_000)
 def _words(text: str) -> tuple[str, ...]:
-    """The diacritic-folded lowercase spaCy tokens of a span (cached per text)."""
-    hit = _WORDS.get(text)
-    if hit is None:
-        hit = tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
-        remember_words(text, hit)
-    return hit
+    """The diacritic-folded lowercase spaCy tokens of a span, tokenized on its own (as in training).
 
-
-def remember_words(text: str, words: tuple[str, ...]) -> None:
-    """Let a caller that already tokenized ``text`` (the segmenter) spare the classifier doing it again."""
-    if len(_WORDS) > 100_000:
-        _WORDS.clear()
-    _WORDS[text] = words
+    A span's tokens inside its comment can differ at the edges ("'s😡" alone vs in context), so the
+    classifier always tokenizes the span itself: the same span text always gets the same features."""
+    return tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
 
 
 def word_features(text: str, ngram_max: int = 2) -> list[str]:

@@ -11,7 +11,7 @@ from sklearn import config_context
 
 from classifier.decision import BLOCKING_LABELS, OrderFacts, ScoredSpan, Thresholds, decide
 from classifier.langid import LanguageGuess, LanguageIdentifier
-from classifier.model import SpanClassifier, remember_words, with_context
+from classifier.model import SpanClassifier, with_context
 from classifier.records import FeedbackRecord, ReasonOut, SpanOut, SuggestedVerdict, parse_record
 from classifier.segment import ClauseSegmenter, Span, tokenizer
 
@@ -51,8 +51,6 @@ class FeedbackModel:
         for comment in comments:
             spans = self.segmenter.segment(comment, nlp.make_doc(comment))
             texts = [s.text for s in spans]
-            for s in spans:
-                remember_words(s.text, s.words)
             per_comment.append((spans, self.langid.identify(texts)))
             items.extend(with_context(texts))
         with config_context(assume_finite=True, skip_parameter_validation=True):

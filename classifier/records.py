@@ -29,6 +29,16 @@ class FeedbackRecord(BaseModel):
     buyer_email: str | None = Field(default=None, max_length=320)
     feedback_date: date | None = None
 
+    @field_validator("feedback_id", "comment", "order_id", "seller_id", "buyer_email")
+    @classmethod
+    def _encodable(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"contains a lone surrogate at position {exc.start}, not valid Unicode") from None
+        return v
+
     @field_validator("comment")
     @classmethod
     def _comment_has_text(cls, v: str) -> str:
@@ -36,9 +46,7 @@ class FeedbackRecord(BaseModel):
             raise ValueError("comment must contain text, not only whitespace")
         bad = _CONTROL.search(v)
         if bad:
-            raise ValueError(
-                f"comment contains control character U+{ord(bad.group()):04X} at position {bad.start()}"
-            )
+            raise ValueError(f"comment contains control character U+{ord(bad.group()):04X} at position {bad.start()}")
         return v
 
     @field_validator("buyer_email")
@@ -57,13 +65,18 @@ class RecordError(ValueError):
         super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
 
 
+# Values of these fields are personal data or buyer text: messages never repeat them.
+SENSITIVE_FIELDS = frozenset({"comment", "buyer_email", "feedback_id", "order_id", "seller_id"})
+
+
 def describe_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field, message) pairs that name the field and, briefly, the offending value."""
+    """(field, message) pairs that name the field and, for harmless fields only, the offending value."""
     out = []
     for err in exc.errors():
         fld = ".".join(str(p) for p in err["loc"]) or "record"
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
+        if (err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict)
+                and fld not in SENSITIVE_FIELDS):
             shown = repr(err["input"])
             msg += f" (got {shown[:60] + '...' if len(shown) > 60 else shown})"
         out.append((fld, msg))

@@ -39,12 +39,11 @@ COORDINATING = frozenset({"och", "and", "samt", "eller", "or", "så", "sa", "so"
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch of the comment: ``comment[start:end] == text``; ``words`` are its folded tokens."""
+    """A stretch of the comment: ``comment[start:end] == text``."""
 
     start: int
     end: int
     text: str
-    words: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -147,7 +146,7 @@ class ClauseSegmenter:
         spans = []
         for a, b in zip(starts, starts[1:], strict=False):
             start, end = words[a][0], words[b - 1][1]
-            spans.append(Span(start, end, comment[start:end], tuple(toks[a:b])))
+            spans.append(Span(start, end, comment[start:end]))
         return spans
 
     def _starts(self, comment: str, words: list[tuple[int, int, str]], toks: list[str], kinds: list[str]) -> list[int]:

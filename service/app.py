@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from classifier.artifact import load_model
-from service import crud
+from service import crud, observability
 from service.auth import hash_key
 from service.config import Settings
 from service.db import make_engine, migrate, session_factory, transaction
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     print(f"feedback-strike: created the first admin API key (store it now): {key}",
                           file=sys.stderr, flush=True)
         app.state.model = load_model(settings.model_dir)
+        app.state.metrics.model.labels(app.state.model.version).set(1)
         log.info("model %s loaded", app.state.model.version)
         yield
         engine.dispose()
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="feedback-strike", version="0.1.0", lifespan=lifespan,
                   description="Suggests whether negative feedback on marketplace-fulfilled orders should be struck.")
     app.state.settings = settings
+    app.state.metrics = observability.install(app)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -59,6 +62,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(crud.AlreadyDecided)
     async def conflict(_: Request, exc: crud.AlreadyDecided) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """Name the field and the problem, never echo the input (it may hold an e-mail or invalid Unicode)."""
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(crud.RateLimited)
+    async def rate_limited(_: Request, exc: crud.RateLimited) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(crud.Invalid)
     async def invalid(_: Request, exc: crud.Invalid) -> JSONResponse:

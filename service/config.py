@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.crud import GuardLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FEEDBACK_STRIKE_", env_file=None, extra="ignore")
@@ -18,6 +20,15 @@ class Settings(BaseSettings):
                               description="SQLAlchemy URL; postgresql://... for several replicas")
     max_batch_items: int = Field(default=1000, ge=1, description="largest POST /v1/verdicts/batch")
     max_body_bytes: int = Field(default=5_000_000, ge=1_000, description="largest request body")
+    abuse_window_seconds: int = Field(default=3600, ge=1, description="the abuse guard's sliding window")
+    abuse_max_requests: int = Field(default=200, ge=1, description="strike requests per seller and window")
+    abuse_max_ineligible_share: float = Field(default=0.5, ge=0, le=1,
+                                              description="largest share of plainly ineligible requests")
+    abuse_min_requests: int = Field(default=10, ge=1, description="requests before the share limit applies")
+
+    def guard_limits(self) -> GuardLimits:
+        return GuardLimits(self.abuse_window_seconds, self.abuse_max_requests, self.abuse_max_ineligible_share,
+                           self.abuse_min_requests)
 
     def key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

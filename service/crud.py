@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,14 @@ class NotFound(LookupError):
 
 class AlreadyDecided(RuntimeError):
     """A strike request accepts one decision only."""
+
+
+class RateLimited(RuntimeError):
+    """The abuse guard refuses the request; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class Invalid(ValueError):
@@ -171,13 +179,74 @@ def seller_metrics(*, session: Session, seller_id: str, as_of: date) -> dict[str
     return out
 
 
+# --- the abuse guard ----------------------------------------------------------------------
+# A request is plainly ineligible when the suggestion keeps it for a reason the seller could have
+# seen: a positive or neutral rating, a seller-fulfilled (or MCF) order, or a blocking span.
+PLAINLY_INELIGIBLE = frozenset({"not_negative", "not_marketplace_fulfilled", "multi_channel_fulfillment",
+                                "blocking_span"})
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    window_seconds: int
+    max_requests: int
+    max_ineligible_share: float
+    min_requests: int
+
+
+def plainly_ineligible(suggestion: SuggestedVerdict) -> bool:
+    return suggestion.verdict == "keep" and any(r.code in PLAINLY_INELIGIBLE for r in suggestion.reasons)
+
+
+def seller_standing(*, session: Session, seller_id: str, limits: GuardLimits, at: datetime) -> dict[str, Any]:
+    """The seller's requests in the sliding window, and whether the guard would refuse another."""
+    since = at - timedelta(seconds=limits.window_seconds)
+    rows = session.execute(
+        select(func.count(), func.sum(case((StrikeRequest.plainly_ineligible.is_(True), 1), else_=0)),
+               func.min(StrikeRequest.created_at))
+        .where(StrikeRequest.seller_id == seller_id, StrikeRequest.created_at > since)
+    ).one()
+    n, bad, oldest = int(rows[0] or 0), int(rows[1] or 0), rows[2]
+    share = bad / n if n else 0.0
+    reason = None
+    if n >= limits.max_requests:
+        reason = (f"{n} strike requests in the last {limits.window_seconds} s; the limit is "
+                  f"{limits.max_requests}")
+    elif n >= limits.min_requests and share > limits.max_ineligible_share:
+        reason = (f"{bad} of your last {n} strike requests ({share:.0%}) were plainly ineligible (positive "
+                  f"rating, seller-fulfilled order or a product/seller complaint); the limit is "
+                  f"{limits.max_ineligible_share:.0%}. The policy forbids floods of speculative requests")
+    retry_after = 1
+    if reason and oldest is not None:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        retry_after = max(1, int((oldest + timedelta(seconds=limits.window_seconds) - at).total_seconds()) + 1)
+    return {"seller_id": seller_id, "window_seconds": limits.window_seconds, "requests": n,
+            "plainly_ineligible": bad, "ineligible_share": round(share, 4), "limited": reason is not None,
+            "reason": reason, "retry_after": retry_after if reason else None}
+
+
+def guard(*, session: Session, seller_id: str, limits: GuardLimits) -> None:
+    standing = seller_standing(session=session, seller_id=seller_id, limits=limits, at=now())
+    if standing["limited"]:
+        raise RateLimited(standing["reason"], standing["retry_after"])
+
+
+def all_standings(*, session: Session, limits: GuardLimits) -> list[dict[str, Any]]:
+    at = now()
+    since = at - timedelta(seconds=limits.window_seconds)
+    sellers = session.scalars(select(StrikeRequest.seller_id).where(StrikeRequest.created_at > since)
+                              .group_by(StrikeRequest.seller_id).order_by(StrikeRequest.seller_id))
+    return [seller_standing(session=session, seller_id=s, limits=limits, at=at) for s in sellers]
+
+
 # --- strike requests ----------------------------------------------------------------------
 def create_strike_request(*, session: Session, feedback: Feedback, suggestion: SuggestedVerdict,
                           actor: str) -> StrikeRequest:
     d = suggestion.to_dict()
     req = StrikeRequest(feedback_id=feedback.feedback_id, seller_id=feedback.seller_id, created_at=now(),
                         suggested_verdict=d["verdict"], reasons=d["reasons"], spans=d["spans"],
-                        language=d["language"], model_version=d["model_version"], status="pending")
+                        language=d["language"], model_version=d["model_version"], status="pending",
+                        plainly_ineligible=plainly_ineligible(suggestion))
     session.add(req)
     session.flush()
     session.add(AuditEvent(request_id=req.id, actor=actor, action="requested", at=now(),

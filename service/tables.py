@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -46,7 +46,8 @@ class Feedback(Base):
 
 class StrikeRequest(Base):
     __tablename__ = "strike_requests"
-    __table_args__ = (Index("ix_strike_requests_status_created", "status", "created_at"),)
+    __table_args__ = (Index("ix_strike_requests_status_created", "status", "created_at"),
+                      Index("ix_strike_requests_seller_created", "seller_id", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     feedback_id: Mapped[str] = mapped_column(ForeignKey("feedback.feedback_id"))
@@ -57,6 +58,7 @@ class StrikeRequest(Base):
     spans: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     language: Mapped[str] = mapped_column(String(10))
     model_version: Mapped[str] = mapped_column(String(50))
+    plainly_ineligible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | decided
     decision: Mapped[str | None] = mapped_column(String(10))
     decided_by: Mapped[str | None] = mapped_column(String(100))

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from service.auth import Principal, roles
 
 router = APIRouter(tags=["health"])
 
@@ -12,6 +16,12 @@ router = APIRouter(tags=["health"])
 def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
+
+
+@router.get("/metrics", include_in_schema=True, response_class=Response)
+def metrics(request: Request, _admin: Annotated[Principal, roles("admin")]) -> Response:
+    """Prometheus text format: requests and latency per route, verdicts and span labels, model version."""
+    return request.app.state.metrics.render()  # type: ignore[no-any-return]
 
 
 @router.get("/readyz")

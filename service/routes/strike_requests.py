@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from classifier.records import parse_record
 from service import crud
-from service.auth import AnyRole, Principal, ReviewerOrAdmin, SellerOrAdmin
+from service.auth import AnyRole, Principal, ReviewerOrAdmin, SellerOrAdmin, roles
 from service.db import transaction
 from service.routes.feedback import feedback_out
 from service.schemas import DecisionIn, QueuePage, StrikeRequestIn, StrikeRequestOut
@@ -32,6 +32,7 @@ def create_strike_request(body: StrikeRequestIn, principal: SellerOrAdmin, reque
     model = request.app.state.model
     with transaction(request.app.state.sessions) as session:
         fb = crud.get_feedback(session=session, feedback_id=body.feedback_id, seller_id=principal.seller_id)
+        crud.guard(session=session, seller_id=fb.seller_id, limits=request.app.state.settings.guard_limits())
         suggestion = model.suggest(parse_record({
             "feedback_id": fb.feedback_id, "rating": fb.rating, "comment": fb.comment,
             "fulfillment_channel": fb.fulfillment_channel, "shipped_via_mcf": fb.shipped_via_mcf}))
@@ -65,6 +66,14 @@ def decide(request_id: int, body: DecisionIn, principal: ReviewerOrAdmin, reques
                                          actor=principal.name, comment=body.comment,
                                          corrections=[c.model_dump() for c in body.span_labels])
         return request_out(req, session.get(Feedback, req.feedback_id), principal)
+
+
+@router.get("/admin/abuse-guard")
+def abuse_guard(principal: Annotated[Principal, roles("admin")], request: Request) -> dict[str, Any]:
+    """The guard's limits and every seller's standing in the current window."""
+    limits = request.app.state.settings.guard_limits()
+    with request.app.state.sessions() as session:
+        return {"limits": limits.__dict__, "sellers": crud.all_standings(session=session, limits=limits)}
 
 
 @router.get("/corrections/export", response_class=Response,

@@ -23,10 +23,12 @@ ModelDep = Annotated[FeedbackModel, Depends(get_model)]
 
 
 @router.post("/verdicts", response_model=VerdictOut)
-async def suggest_verdict(record: Annotated[FeedbackRecord, Body(examples=[EXAMPLE])], model: ModelDep,
-                          _who: AnyRole) -> dict[str, Any]:
+def suggest_verdict(record: Annotated[FeedbackRecord, Body(examples=[EXAMPLE])], model: ModelDep,
+                          _who: AnyRole, request: Request) -> dict[str, Any]:
     """One record in, one suggested verdict out (stateless: nothing is stored)."""
-    return model.suggest(record).to_dict()
+    verdict = model.suggest(record)
+    request.app.state.metrics.observe_verdicts([verdict])
+    return verdict.to_dict()
 
 
 @router.post("/verdicts/batch", response_model=BatchOut)
@@ -37,4 +39,6 @@ def suggest_verdicts(batch: Annotated[BatchIn, Body(examples=[{"items": [EXAMPLE
     if len(batch.items) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"batch has {len(batch.items)} items; the limit is {limit}")
-    return {"items": [v.to_dict() for v in model.suggest_many(batch.items)]}
+    verdicts = model.suggest_many(batch.items)
+    request.app.state.metrics.observe_verdicts(verdicts)
+    return {"items": [v.to_dict() for v in verdicts]}

@@ -112,3 +112,36 @@ def test_tampered_model_exits_with_a_clear_message(tmp_path, capsys):
         main(["suggest", "--model", str(d)])
     assert info.value.code == 3
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["[" * 200_000, '{"rating": 1' + "0" * 5000 + "}",
+     '{"feedback_id": "\\ud800", "rating": 0, "comment": "x", "fulfillment_channel": "AFN"}'],
+)
+def test_hostile_lines_are_refused_without_losing_the_good_ones(tmp_path, capsys, line):
+    code, out, err = run_suggest(tmp_path, [json.dumps(GOOD), line, json.dumps(GOOD)], capsys)
+    assert code == 1
+    assert [o["verdict"] is not None for o in out] == [True, False, True]
+
+
+def test_sensitive_values_never_reach_stderr(tmp_path, capsys):
+    lines = [json.dumps(dict(GOOD, buyer_email="john.doe@examplecom")),
+             json.dumps(dict(GOOD, comment="my secret story\x07"))]
+    code, _, err = run_suggest(tmp_path, lines, capsys)
+    assert code == 1
+    assert "buyer_email" in err and "comment" in err
+    assert "john.doe" not in err and "secret story" not in err
+
+
+def test_same_input_and_output_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "both.jsonl"
+    f.write_text(json.dumps(GOOD) + "\n")
+    assert main(["suggest", "--input", str(f), "--output", str(f)]) == 2
+    assert f.read_text() == json.dumps(GOOD) + "\n", "the input is untouched"
+
+
+def test_output_to_a_directory_is_a_usage_error(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    assert main(["suggest", "--input", str(src), "--output", str(tmp_path)]) == 2

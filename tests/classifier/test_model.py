@@ -105,3 +105,11 @@ def test_binary_problems_follow_sklearns_conventions():
     assert proba.shape == (4, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert list(clf.predict(["skärmen var repad", "paketet kom aldrig"])) == ["blocker", "clean"]
+
+
+def test_the_same_span_scores_the_same_whatever_came_before(shipped_model):
+    """Span features never depend on the comments a process has seen before (review finding C1)."""
+    item = [("'s😡😡", "", "")]
+    before = shipped_model.span_classifier.predict_proba(item)
+    shipped_model.suggest({"rating": 1, "comment": "x 's😡😡", "fulfillment_channel": "AFN"})
+    np.testing.assert_array_equal(shipped_model.span_classifier.predict_proba(item), before)

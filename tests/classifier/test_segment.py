@@ -113,14 +113,3 @@ def test_hot_path_starts_equal_the_reference_scoring(segmenter, comment):
             expected.append(i)
     spans = segmenter.segment(comment)
     assert [s.start for s in spans] == [words[i][0] for i in expected][: len(spans)] if words else spans == []
-
-
-@pytest.mark.parametrize("comment", ["Paketet kom två veckor för sent, men skärmen var repad 😡",
-                                     "never came!!customer service useless,seller wont answer", "a/b-c (d) \"e\""])
-def test_span_words_equal_tokenizing_the_span_alone(segmenter, comment):
-    """The classifier trusts the segmenter's words for a span instead of tokenizing it again."""
-    from classifier.segment import tokenizer, word_offsets
-
-    for s in segmenter.segment(comment):
-        alone = tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(s.text), s.text))
-        assert s.words == alone

@@ -1,5 +1,7 @@
 """The stateless verdict routes over HTTP (TestClient, real lifespan)."""
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -86,3 +88,13 @@ def test_invalid_utf8_is_a_4xx_with_a_json_body(client):
     r = client.post("/v1/verdicts", content=b"\xff\xfe not json", headers={"Content-Type": "application/json"})
     assert r.status_code in (400, 422)
     assert "detail" in r.json()
+
+
+@pytest.mark.parametrize("field", ["feedback_id", "comment", "buyer_email"])
+def test_lone_surrogates_are_422_not_500(client, field):
+    raw = dict(RECORD, buyer_email="x@example.com")
+    raw[field] = "a\ud800b" if field != "buyer_email" else "a\ud800@example.com"
+    payload = json.dumps(raw).encode()  # json escapes the surrogate as \\ud800
+    r = client.post("/v1/verdicts", content=payload, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert "\\ud800" not in r.text and "example.com" not in r.text

@@ -1,0 +1,86 @@
+"""Prometheus metrics and structured JSON logs with a request id.
+
+Logs carry only the method, the route template, the status, the duration and the request id:
+never comment text, never buyer e-mail addresses, never query strings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from classifier.records import SuggestedVerdict
+
+log = logging.getLogger("feedback_strike.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+               "logger": record.name, "msg": record.getMessage()}
+        out.update(getattr(record, "fields", {}))
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("feedback_strike")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("feedback_strike_http_requests", "HTTP requests", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("feedback_strike_http_request_duration_seconds", "HTTP request latency",
+                                 ["route"], registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.verdicts = Counter("feedback_strike_verdicts", "suggested verdicts", ["verdict"], registry=self.registry)
+        self.span_labels = Counter("feedback_strike_span_labels", "labels of suggested spans", ["label"],
+                                   registry=self.registry)
+        self.model = Gauge("feedback_strike_model_info", "the model serving verdicts", ["version"],
+                           registry=self.registry)
+
+    def observe_verdicts(self, verdicts: Iterable[SuggestedVerdict]) -> None:
+        for v in verdicts:
+            self.verdicts.labels(v.verdict).inc()
+            for s in v.spans:
+                self.span_labels.labels(s.label).inc()
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: FastAPI) -> Metrics:
+    metrics = Metrics()
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        start = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - start
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(elapsed)
+        response.headers["X-Request-ID"] = request_id
+        log.info("request", extra={"fields": {"request_id": request_id, "method": request.method, "route": route,
+                                              "status": response.status_code,
+                                              "duration_ms": round(elapsed * 1000, 2)}})
+        return response
+
+    return metrics

@@ -1,0 +1,87 @@
+"""The abuse guard (429 with Retry-After), Prometheus metrics, and JSON logs without personal data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from tests.service.conftest import ADMIN_KEY, new_key
+from tests.service.test_feedback_manager import record
+
+
+@pytest.fixture
+def guarded(db_url):
+    settings = Settings(database_url=db_url, api_keys=ADMIN_KEY, abuse_window_seconds=600, abuse_max_requests=8,
+                        abuse_max_ineligible_share=0.5, abuse_min_requests=4)
+    with TestClient(create_app(settings)) as c:
+        c.headers["X-API-Key"] = ADMIN_KEY
+        yield c
+
+
+def test_flooding_with_plainly_ineligible_requests_gets_429(guarded):
+    # positive ratings: plainly ineligible, whatever the text says
+    guarded.post("/v1/feedback", json={"items": [record(i, seller="F", rating=5) for i in range(10)]
+                                       + [record(50 + i, seller="G") for i in range(3)]})
+    flooder, other = new_key(guarded, "seller", "F"), new_key(guarded, "seller", "G")
+    codes = [guarded.post("/v1/strike-requests", json={"feedback_id": f"fb-F-{i}"}, headers=flooder).status_code
+             for i in range(6)]
+    assert codes[:4] == [201, 201, 201, 201]
+    assert codes[4:] == [429, 429]
+    refused = guarded.post("/v1/strike-requests", json={"feedback_id": "fb-F-9"}, headers=flooder)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 601
+    assert "plainly ineligible" in refused.json()["detail"]
+    # another seller is still served
+    assert guarded.post("/v1/strike-requests", json={"feedback_id": "fb-G-50"}, headers=other).status_code == 201
+    # refused requests stored nothing; admins see the standing
+    standing = guarded.get("/v1/admin/abuse-guard").json()
+    assert standing["limits"]["max_requests"] == 8
+    by_seller = {s["seller_id"]: s for s in standing["sellers"]}
+    assert by_seller["F"]["requests"] == 4 and by_seller["F"]["limited"] is True
+    assert by_seller["G"]["limited"] is False
+    assert guarded.get("/v1/admin/abuse-guard", headers=flooder).status_code == 403
+
+
+def test_the_count_limit_applies_to_eligible_requests_too(guarded):
+    guarded.post("/v1/feedback", json={"items": [record(i, seller="H") for i in range(10)]})
+    seller = new_key(guarded, "seller", "H")
+    codes = [guarded.post("/v1/strike-requests", json={"feedback_id": f"fb-H-{i}"}, headers=seller).status_code
+             for i in range(10)]
+    assert codes == [201] * 8 + [429, 429]
+
+
+def test_prometheus_metrics_need_an_admin_key_and_count_routes_and_verdicts(guarded):
+    rec = {"rating": 1, "comment": "Never arrived.", "fulfillment_channel": "AFN"}
+    guarded.post("/v1/verdicts", json=rec)
+    guarded.post("/v1/verdicts/batch", json={"items": [rec, dict(rec, rating=5)]})
+    assert guarded.get("/metrics", headers={"X-API-Key": ""}).status_code == 401
+    reviewer = new_key(guarded, "reviewer")
+    assert guarded.get("/metrics", headers=reviewer).status_code == 403
+    text = guarded.get("/metrics").text
+    assert 'feedback_strike_http_requests_total{method="POST",route="/v1/verdicts",status="200"} 1.0' in text
+    assert 'feedback_strike_verdicts_total{verdict="keep"} 1.0' in text
+    assert "feedback_strike_http_request_duration_seconds_bucket" in text
+    assert 'feedback_strike_model_info{version="' in text
+
+
+def test_logs_are_json_with_a_request_id_and_no_personal_data(guarded, caplog):
+    rec = {"rating": 1, "comment": "my very private story", "fulfillment_channel": "AFN",
+           "buyer_email": "someone@example.com"}
+    with caplog.at_level(logging.INFO, logger="feedback_strike.access"):
+        r = guarded.post("/v1/verdicts", json=rec, headers={"X-Request-ID": "abc-123"})
+        guarded.post("/v1/verdicts", json=dict(rec, rating=0))
+    assert r.headers["X-Request-ID"] == "abc-123"
+    records = [rec for rec in caplog.records if rec.name == "feedback_strike.access"]
+    assert records and records[0].fields["request_id"] == "abc-123"
+    assert records[0].fields["route"] == "/v1/verdicts" and records[0].fields["status"] == 200
+    from service.observability import JsonFormatter
+
+    lines = [JsonFormatter().format(rec) for rec in records]
+    assert all(json.loads(line)["msg"] == "request" for line in lines)
+    joined = "\n".join(lines) + caplog.text
+    assert "example.com" not in joined and "private story" not in joined
