@@ -22,9 +22,11 @@ from classifier.segment import ClauseSegmenter, gold_start_offsets
 from training.corpus import DATA_DIR, load_corpus
 from training.evaluate import evaluate, verdict_scores
 
-# The policy's promise: false strikes stay under 1%.  Tuning aims lower so that the
-# unseen test split keeps the promise too.
+# The policy's promise: false strikes stay under 1%.  Tuning aims lower so that the unseen test
+# split keeps the promise too, and also bounds the rate among the gold keeps that reach the model
+# at all (rating 1-2, AFN, not MCF), which the overall rate dilutes with always-kept comments.
 TARGET_FALSE_STRIKE_RATE = 0.005
+TARGET_FALSE_STRIKE_RATE_ELIGIBLE = 0.01
 MAX_NEEDS_REVIEW_RATE = 0.10
 
 
@@ -59,31 +61,39 @@ def fit_components(lines: Sequence[dict[str, Any]], *, seed: int = 0,
 
 def tune_thresholds(model: FeedbackModel, dev: Sequence[dict[str, Any]], *,
                     target_fsr: float = TARGET_FALSE_STRIKE_RATE,
+                    target_fsr_eligible: float = TARGET_FALSE_STRIKE_RATE_ELIGIBLE,
                     max_review: float = MAX_NEEDS_REVIEW_RATE) -> tuple[Thresholds, dict[str, Any]]:
     """Pick the review thresholds on the dev split.
 
-    Among the pairs whose false-strike rate is at most ``target_fsr`` and whose
-    ``needs_review`` rate is at most ``max_review``, take the one with the best strike recall,
-    then the fewest reviews.  The test split is never looked at here.
+    Among the pairs whose false-strike rates are at most ``target_fsr`` (all gold keeps) and
+    ``target_fsr_eligible`` (negative AFN keeps) and whose ``needs_review`` rate is at most
+    ``max_review``, take the one with the best strike recall, then the fewest reviews.  If no pair
+    meets the limits, take the one with the fewest false strikes among eligible keeps (then the
+    best recall), and say so in the returned figures (``met_limits``).  The test split is never
+    looked at here.
     """
     records = [parse_record(line) for line in dev]
     analyses = model.analyze_many([r.comment for r in records])
     grid_strike = [round(x, 2) for x in np.arange(0.02, 0.96, 0.02)]
     grid_keep = [round(x, 2) for x in np.arange(0.0, 0.91, 0.05)]
     best: tuple[tuple[float, float], Thresholds, dict[str, Any]] | None = None
+    safest: tuple[tuple[float, float], Thresholds, dict[str, Any]] | None = None
     for s in grid_strike:
         for k in grid_keep:
             th = Thresholds(strike_max_blocking=s, keep_min_blocking=k)
             scores = verdict_scores(dev, model.verdicts(records, analyses, th))
-            if scores["false_strike_rate"] > target_fsr or scores["needs_review_rate"] > max_review:
+            safe_key = (-scores["false_strike_rate_eligible"], scores["strike_recall"])
+            if safest is None or safe_key > safest[0]:
+                safest = (safe_key, th, scores)
+            if (scores["false_strike_rate"] > target_fsr or scores["false_strike_rate_eligible"] > target_fsr_eligible
+                    or scores["needs_review_rate"] > max_review):
                 continue
             key = (scores["strike_recall"], -scores["needs_review_rate"])
             if best is None or key > best[0]:
                 best = (key, th, scores)
-    if best is None:  # nothing meets both limits: be strict, review more
-        th = Thresholds(strike_max_blocking=grid_strike[0], keep_min_blocking=0.0)
-        return th, verdict_scores(dev, model.verdicts(records, analyses, th))
-    return best[1], best[2]
+    chosen, met = (best, True) if best is not None else (safest, False)
+    assert chosen is not None
+    return chosen[1], {**chosen[2], "met_limits": met}
 
 
 def file_sha256(*paths: Path) -> str:
@@ -126,9 +136,10 @@ def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_
     card: dict[str, Any] = {
         "model_version": version,
         "labels": model.classes,
-        "thresholds": {"strike_max_blocking": model.thresholds.strike_max_blocking,
-                       "keep_min_blocking": model.thresholds.keep_min_blocking},
+        "thresholds": {"strike_max_blocking": float(model.thresholds.strike_max_blocking),
+                       "keep_min_blocking": float(model.thresholds.keep_min_blocking)},
         "threshold_tuning": {"split": "dev", "target_false_strike_rate": TARGET_FALSE_STRIKE_RATE,
+                             "target_false_strike_rate_eligible": TARGET_FALSE_STRIKE_RATE_ELIGIBLE,
                              "max_needs_review_rate": MAX_NEEDS_REVIEW_RATE, "dev_verdicts": tuned_on_dev},
         "span_classifier": {k: (list(v) if isinstance(v, tuple) else v) for k, v in clf.get_params().items()},
         "temperature": clf.temperature_,
