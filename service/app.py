@@ -16,6 +16,7 @@ from service import crud, observability
 from service.auth import hash_key
 from service.config import Settings
 from service.db import make_engine, migrate, session_factory, transaction
+from service.limits import BodyLimit
 from service.routes import feedback, health, strike_requests, verdicts
 
 log = logging.getLogger("feedback_strike.service")
@@ -48,12 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = observability.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(crud.NotFound)
     async def not_found(_: Request, exc: crud.NotFound) -> JSONResponse:

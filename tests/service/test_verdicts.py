@@ -98,3 +98,17 @@ def test_lone_surrogates_are_422_not_500(client, field):
     r = client.post("/v1/verdicts", content=payload, headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert "\\ud800" not in r.text and "example.com" not in r.text
+
+
+def test_body_limit_holds_for_declared_and_chunked_uploads(tmp_path):
+    app = create_app(Settings(api_keys=KEY, max_body_bytes=2_000, database_url=f"sqlite:///{tmp_path}/l.db"))
+    big = json.dumps({"items": [RECORD] * 40}).encode()
+    with TestClient(app) as c:
+        declared = c.post("/v1/verdicts/batch", content=big, headers={"X-API-Key": KEY,
+                                                                       "Content-Type": "application/json"})
+        chunked = c.post("/v1/verdicts/batch", content=(big[i : i + 500] for i in range(0, len(big), 500)),
+                         headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+        small = c.post("/v1/verdicts", json=RECORD, headers={"X-API-Key": KEY})
+    assert declared.status_code == 413 and chunked.status_code == 413
+    assert "2000 bytes" in chunked.json()["detail"]
+    assert small.status_code == 200
