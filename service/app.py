@@ -17,7 +17,7 @@ from service.auth import hash_key
 from service.config import Settings
 from service.db import make_engine, migrate, session_factory, transaction
 from service.limits import BodyLimit
-from service.routes import feedback, health, strike_requests, verdicts
+from service.routes import docs, feedback, health, strike_requests, verdicts
 
 log = logging.getLogger("feedback_strike.service")
 
@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="feedback-strike", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="feedback-strike", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="Suggests whether negative feedback on marketplace-fulfilled orders should be struck.")
     app.state.settings = settings
     app.state.metrics = observability.install(app)
@@ -75,6 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": [{"loc": ["body", *exc.field.split(".")], "msg": str(exc),
                                          "type": "value_error"}]}, status_code=422)
 
-    for module in (health, verdicts, feedback, strike_requests):
+    for module in (health, docs, verdicts, feedback, strike_requests):
         app.include_router(module.router)
     return app

@@ -316,6 +316,15 @@ def decide_strike_request(*, session: Session, request_id: int, decision: str, a
     return req
 
 
+def audit_events(*, session: Session, request_id: int | None, limit: int, offset: int) -> list[dict[str, Any]]:
+    q = select(AuditEvent)
+    if request_id is not None:
+        q = q.where(AuditEvent.request_id == request_id)
+    rows = session.scalars(q.order_by(AuditEvent.id).limit(limit).offset(offset))
+    return [{"id": e.id, "request_id": e.request_id, "actor": e.actor, "action": e.action, "at": e.at,
+             "details": e.details} for e in rows]
+
+
 def corrected_corpus_lines(*, session: Session) -> list[dict[str, Any]]:
     """Decided requests as corpus lines (INTERFACES.md), with the reviewer's span labels applied."""
     rows = session.execute(select(StrikeRequest, Feedback).join(Feedback)

@@ -76,6 +76,15 @@ def abuse_guard(principal: Annotated[Principal, roles("admin")], request: Reques
         return {"limits": limits.__dict__, "sellers": crud.all_standings(session=session, limits=limits)}
 
 
+@router.get("/admin/audit")
+def audit(principal: Annotated[Principal, roles("admin")], request: Request, request_id: int | None = None,
+          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+          offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """The audit trail: who requested and decided what, when, against which suggestion and model version."""
+    with request.app.state.sessions() as session:
+        return {"items": crud.audit_events(session=session, request_id=request_id, limit=limit, offset=offset)}
+
+
 @router.get("/corrections/export", response_class=Response,
             responses={200: {"content": {"application/x-ndjson": {}}}})
 def export_corrections(principal: ReviewerOrAdmin, request: Request) -> Response:

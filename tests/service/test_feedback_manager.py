@@ -173,3 +173,29 @@ def test_racing_decisions_apply_once(client):
     with ThreadPoolExecutor(6) as pool:
         codes = sorted(pool.map(decide, reviewers))
     assert codes == [200, 409, 409, 409, 409, 409]
+
+
+def test_audit_trail_records_who_when_suggestion_decision_corrections_and_model(client):
+    client.post("/v1/feedback", json=record(1))
+    seller, reviewer = new_key(client, "seller", "S1"), new_key(client, "reviewer")
+    rid = client.post("/v1/strike-requests", json={"feedback_id": "fb-S1-1"}, headers=seller).json()["id"]
+    client.post(f"/v1/strike-requests/{rid}/decision", headers=reviewer,
+                json={"decision": "keep", "span_labels": [{"span": 0, "label": "other"}], "comment": "unclear"})
+    events = client.get("/v1/admin/audit", params={"request_id": rid}).json()["items"]
+    assert [e["action"] for e in events] == ["requested", "decided"]
+    assert events[0]["actor"].endswith("test-seller") and events[1]["actor"].endswith("test-reviewer")
+    d = events[1]["details"]
+    assert d["decision"] == "keep" and d["suggested_verdict"] in ("strike", "needs_review", "keep")
+    assert d["corrections"] == [{"span": 0, "label": "other"}] and d["model_version"] and d["comment"] == "unclear"
+    assert client.get("/v1/admin/audit", headers=reviewer).status_code == 403
+
+
+def test_api_docs_need_a_key_too(client):
+    from tests.service.conftest import ADMIN_KEY
+
+    assert client.get("/openapi.json", headers={"X-API-Key": ""}).status_code == 401
+    assert client.get("/docs", headers={"X-API-Key": ""}).status_code == 401
+    schema = client.get("/openapi.json").json()
+    assert "/v1/verdicts" in schema["paths"] and "/v1/strike-requests/{request_id}/decision" in schema["paths"]
+    page = client.get(f"/docs?api_key={ADMIN_KEY}", headers={"X-API-Key": ""})
+    assert page.status_code == 200 and "swagger" in page.text.lower()
