@@ -7,9 +7,11 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from classifier.artifact import load_model
 from service import crud, observability
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     print(f"feedback-strike: created the first admin API key (store it now): {key}",
                           file=sys.stderr, flush=True)
         app.state.model = load_model(settings.model_dir)
+        app.state.model.suggest({"rating": 1, "comment": "Paketet kom aldrig fram. Never arrived.",
+                                 "fulfillment_channel": "AFN"})  # warm the tokenizer and caches
         app.state.metrics.model.labels(app.state.model.version).set(1)
         log.info("model %s loaded", app.state.model.version)
         yield
@@ -78,4 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, docs, verdicts, feedback, strike_requests):
         app.include_router(module.router)
+    # Swagger UI's own files, shipped in a package: the docs page needs no CDN.
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
     return app

@@ -44,4 +44,6 @@ def swagger(request: Request, _who: DocsPrincipal, api_key: Annotated[str | None
     if not api_key:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "open the docs as /docs?api_key=YOUR_KEY")
     return get_swagger_ui_html(openapi_url=f"/openapi.json?api_key={quote(api_key, safe='')}",
-                               title="feedback-strike API")
+                               title="feedback-strike API", swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                               swagger_css_url="/docs-static/swagger-ui.css",
+                               swagger_favicon_url="/docs-static/favicon-32x32.png")

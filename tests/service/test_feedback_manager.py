@@ -199,3 +199,11 @@ def test_api_docs_need_a_key_too(client):
     assert "/v1/verdicts" in schema["paths"] and "/v1/strike-requests/{request_id}/decision" in schema["paths"]
     page = client.get(f"/docs?api_key={ADMIN_KEY}", headers={"X-API-Key": ""})
     assert page.status_code == 200 and "swagger" in page.text.lower()
+
+
+def test_docs_page_uses_no_cdn(client):
+    from tests.service.conftest import ADMIN_KEY
+
+    page = client.get(f"/docs?api_key={ADMIN_KEY}").text
+    assert "cdn." not in page and "/docs-static/swagger-ui-bundle.js" in page
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
