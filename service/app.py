@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
@@ -19,9 +20,10 @@ from service.auth import hash_key
 from service.config import Settings
 from service.db import make_engine, migrate, session_factory, transaction
 from service.limits import BodyLimit
-from service.routes import docs, feedback, health, strike_requests, verdicts
+from service.routes import docs, feedback, health, review, strike_requests, verdicts
 
 log = logging.getLogger("feedback_strike.service")
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, docs, verdicts, feedback, strike_requests):
         app.include_router(module.router)
+    review.install(app)
+    app.mount("/review/static", StaticFiles(directory=str(STATIC)), name="review-static")
     # Swagger UI's own files, shipped in a package: the docs page needs no CDN.
     app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
     return app

@@ -207,3 +207,28 @@ def test_docs_page_uses_no_cdn(client):
     page = client.get(f"/docs?api_key={ADMIN_KEY}").text
     assert "cdn." not in page and "/docs-static/swagger-ui-bundle.js" in page
     assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_review_page_routes_without_a_browser(client):
+    """The server side of /review: redirects, refusals, escaping and CSRF (the browser tests do the rest)."""
+    import re
+
+    client.post("/v1/feedback", json=record(1, comment="<b>bold</b> & Paketet kom aldrig fram"))
+    seller, reviewer = new_key(client, "seller", "S1"), new_key(client, "reviewer")
+    client.post("/v1/strike-requests", json={"feedback_id": "fb-S1-1"}, headers=seller)
+    assert client.get("/review", follow_redirects=False).headers["location"] == "/review/login"
+    assert client.post("/review/login", data={"api_key": seller["X-API-Key"]}).status_code == 403
+    assert client.post("/review/login", data={"api_key": "nope"}).status_code == 401
+    r = client.post("/review/login", data={"api_key": reviewer["X-API-Key"]}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = client.get("/review/requests/1").text
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp;" in page and "<b>bold</b>" not in page
+    assert "b***@example.com" in page
+    no_csrf = client.post("/review/requests/1/decision", data={"decision": "strike"}, follow_redirects=False)
+    assert no_csrf.status_code == 403
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    done = client.post("/review/requests/1/decision", data={"decision": "strike", "csrf": csrf},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    assert client.get("/v1/strike-requests/1").json()["decision"] == "strike"

@@ -1,0 +1,201 @@
+"""The reviewer page at /review: server-rendered, every user text escaped, CSRF on every POST.
+
+Signing in with a reviewer (or admin) key sets an HttpOnly, SameSite=Strict cookie that carries the
+key, so revoking the key ends the session at once and any replica can check it. The CSRF token is an
+HMAC of a fixed label under the key: nobody without the key can forge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from classifier.decision import LABELS, note_for
+from service import crud
+from service.auth import Principal, require_principal
+from service.db import transaction
+from service.routes.feedback import mask_email
+
+router = APIRouter(prefix="/review", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+COOKIE = "fs_review"
+LABEL_NAMES = {"amazon_delivery": "Amazon delivery", "amazon_service": "Amazon service",
+               "product_condition": "Product condition", "seller_service": "Seller service", "other": "Other"}
+
+
+def csrf_token(key: str) -> str:
+    return hmac.new(key.encode("utf-8"), b"feedback-strike review csrf", hashlib.sha256).hexdigest()
+
+
+def _reviewer(request: Request) -> tuple[Principal, str] | None:
+    key = request.cookies.get(COOKIE)
+    if not key:
+        return None
+    try:
+        principal = require_principal(request, key, None)
+    except HTTPException:
+        return None
+    return principal, key
+
+
+def _require(request: Request) -> tuple[Principal, str]:
+    found = _reviewer(request)
+    if found is None:
+        raise _Redirect("/review/login")
+    if found[0].role not in ("reviewer", "admin"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the review page is for reviewer keys")
+    return found
+
+
+class _Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _check_csrf(key: str, token: str) -> None:
+    if not hmac.compare_digest(csrf_token(key), token or ""):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or missing CSRF token; reload the page")
+
+
+def _pieces(comment: str, spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The comment as plain-text and span pieces, in order (the template escapes every piece)."""
+    out: list[dict[str, Any]] = []
+    pos = 0
+    for i, s in enumerate(spans):
+        if s["start"] > pos:
+            out.append({"text": comment[pos : s["start"]], "span": None})
+        out.append({"text": comment[s["start"] : s["end"]], "span": i, "label": s["label"],
+                    "confidence": s["confidence"]})
+        pos = s["end"]
+    if pos < len(comment):
+        out.append({"text": comment[pos:], "span": None})
+    return out
+
+
+def _age(created: datetime) -> str:
+    created = created if created.tzinfo else created.replace(tzinfo=UTC)
+    minutes = int((datetime.now(UTC) - created).total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else (f"{minutes // 60} h" if minutes < 2880 else f"{minutes // 1440} d")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, error: str | None = None) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"error": error})
+
+
+@router.post("/login")
+def login(request: Request, api_key: Annotated[str, Form(max_length=200)]) -> Response:
+    try:
+        principal = require_principal(request, api_key, None)
+    except HTTPException:
+        return templates.TemplateResponse(request, "login.html", {"error": "Unknown or revoked key."},
+                                          status_code=401)
+    if principal.role not in ("reviewer", "admin"):
+        return templates.TemplateResponse(request, "login.html",
+                                          {"error": "This page is for reviewers; a seller key cannot open it."},
+                                          status_code=403)
+    response = RedirectResponse("/review", status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(COOKIE, api_key, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                        path="/review", max_age=12 * 3600)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    found = _reviewer(request)
+    if found is not None:
+        _check_csrf(found[1], csrf)
+    response = RedirectResponse("/review/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE, path="/review")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def queue(request: Request, language: str | None = None, verdict: str | None = None,
+          min_age_hours: str | None = None) -> Response:
+    """The pending requests; filter fields left empty in the form mean "any"."""
+    principal, key = _require(request)
+    language = language or None
+    verdict = verdict or None
+    age = int(min_age_hours) if min_age_hours and min_age_hours.isdigit() else None
+    with request.app.state.sessions() as session:
+        total, rows = crud.review_queue(session=session, language=language, suggested_verdict=verdict,
+                                        limit=200, offset=0)
+        _, everything = crud.review_queue(session=session, language=None, suggested_verdict=None, limit=10_000,
+                                          offset=0)
+    if age:
+        cutoff = datetime.now(UTC).timestamp() - age * 3600
+        rows = [(r, f) for r, f in rows
+                if (r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)).timestamp() <= cutoff]
+        total = len(rows)
+    counts = {"all": len(everything)}
+    for r, _ in everything:
+        counts[r.suggested_verdict] = counts.get(r.suggested_verdict, 0) + 1
+    items = [{"id": r.id, "age": _age(r.created_at), "language": r.language, "verdict": r.suggested_verdict,
+              "rating": f.rating, "channel": f.fulfillment_channel, "mcf": f.shipped_via_mcf,
+              "excerpt": f.comment[:140] + ("…" if len(f.comment) > 140 else "")} for r, f in rows]
+    return templates.TemplateResponse(request, "queue.html", {
+        "items": items, "total": total, "counts": counts, "language": language or "", "verdict": verdict or "",
+        "min_age_hours": age or "", "csrf": csrf_token(key), "who": principal.name})
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(request: Request, request_id: int) -> Response:
+    principal, key = _require(request)
+    with request.app.state.sessions() as session:
+        req = crud.get_strike_request(session=session, request_id=request_id, seller_id=None)
+        fb = crud.get_feedback(session=session, feedback_id=req.feedback_id, seller_id=None)
+        _, pending = crud.review_queue(session=session, language=None, suggested_verdict=None, limit=10_000,
+                                       offset=0)
+    ids = [r.id for r, _ in pending]
+    pos = ids.index(req.id) if req.id in ids else -1
+    return templates.TemplateResponse(request, "request.html", {
+        "req": req, "fb": fb, "email": mask_email(fb.buyer_email) if principal.role == "reviewer" else fb.buyer_email,
+        "pieces": _pieces(fb.comment, req.spans), "spans": list(enumerate(req.spans)), "labels": LABELS,
+        "label_names": LABEL_NAMES, "note": note_for("sv" if req.language == "sv" else "en"),
+        "prev_id": ids[pos - 1] if pos > 0 else None,
+        "next_id": ids[pos + 1] if 0 <= pos < len(ids) - 1 else None,
+        "csrf": csrf_token(key), "who": principal.name, "decided": req.status == "decided"})
+
+
+@router.post("/requests/{request_id}/decision")
+async def decide(request: Request, request_id: int) -> Response:
+    principal, key = _require(request)
+    form = await request.form()
+    _check_csrf(key, str(form.get("csrf", "")))
+    decision = str(form.get("decision", ""))
+    if decision not in ("strike", "keep"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "decision must be strike or keep")
+    with transaction(request.app.state.sessions) as session:
+        req = crud.get_strike_request(session=session, request_id=request_id, seller_id=None)
+        corrections = []
+        for i, span in enumerate(req.spans):
+            label = str(form.get(f"label_{i}", span["label"]))
+            if label not in LABELS:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown label for span {i}")
+            if label != span["label"]:
+                corrections.append({"span": i, "label": label})
+        comment = str(form.get("comment", ""))[:2000] or None
+        crud.decide_strike_request(session=session, request_id=request_id, decision=decision, actor=principal.name,
+                                   corrections=corrections, comment=comment)
+        _, pending = crud.review_queue(session=session, language=None, suggested_verdict=None, limit=1, offset=0)
+    target = f"/review/requests/{pending[0][0].id}" if pending else "/review?done=1"
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def install(app: Any) -> None:
+    """Routes plus the redirect for pages opened without a session."""
+    from fastapi.responses import RedirectResponse as Redirect
+
+    @app.exception_handler(_Redirect)
+    async def _to_login(_: Request, exc: _Redirect) -> Response:
+        return Redirect(exc.url, status_code=status.HTTP_303_SEE_OTHER)
+
+    app.include_router(router)
