@@ -6,7 +6,7 @@ import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,19 @@ def load_corpus(path: str | Path) -> list[dict[str, Any]]:
     if problems:
         raise CorpusError(str(path), problems)
     return [obj for _, obj, _ in read_jsonl(path)]
+
+
+def span_items(lines: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Gold spans with their neighbours as context (the span model's input), and their labels."""
+    from classifier.model import with_context
+
+    items: list[tuple[str, str, str]] = []
+    labels: list[str] = []
+    for line in lines:
+        texts = [line["comment"][s["start"] : s["end"]] for s in line["spans"]]
+        items.extend(with_context(texts))
+        labels.extend(s["label"] for s in line["spans"])
+    return items, labels
 
 
 def corpus_stats(lines: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from classifier.decision import ASPECT_LABELS, LABELS
-from classifier.model import with_context
 from classifier.records import SuggestedVerdict
+from training.corpus import span_items
 
 
 class Suggests(Protocol):
@@ -78,12 +78,7 @@ def evaluate(model: Suggests, lines: Sequence[dict[str, Any]]) -> dict[str, Any]
     gold_sets = [{s["label"] for s in line["spans"]} for line in lines]
     pred_sets = [{s.label for s in v.spans} for v in verdicts]
 
-    items: list[tuple[str, str, str]] = []
-    gold_span_labels: list[str] = []
-    for line in lines:
-        texts = [line["comment"][s["start"] : s["end"]] for s in line["spans"]]
-        items.extend(with_context(texts))
-        gold_span_labels.extend(s["label"] for s in line["spans"])
+    items, gold_span_labels = span_items(lines)
     pred_span_labels = model.predict_span_labels(items)
     p, r, f, sup = precision_recall_fscore_support(gold_span_labels, pred_span_labels, labels=list(LABELS),
                                                    zero_division=0)

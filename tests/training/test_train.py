@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from classifier.artifact import load_model, verify
-from training.corpus import DATA_DIR, load_corpus
-from training.train import span_items, train
+from training.corpus import DATA_DIR, load_corpus, span_items
+from training.train import train
 
 
 @pytest.fixture(scope="module")
