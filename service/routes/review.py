@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,25 +86,41 @@ def _age(created: datetime) -> str:
     return f"{minutes} min" if minutes < 120 else (f"{minutes // 60} h" if minutes < 2880 else f"{minutes // 1440} d")
 
 
+LOGIN_COOKIE = "fs_login_csrf"
+
+
+def _login_form(request: Request, error: str | None, status_code: int = 200) -> Response:
+    """The sign-in form with a fresh double-submit CSRF token (cookie and hidden field must match)."""
+    token = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(request, "login.html", {"error": error, "login_csrf": token},
+                                          status_code=status_code)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/review/login",
+                        secure=request.url.scheme == "https", max_age=3600)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, error: str | None = None) -> Response:
-    return templates.TemplateResponse(request, "login.html", {"error": error})
+def login_page(request: Request) -> Response:
+    return _login_form(request, None)
 
 
 @router.post("/login")
-def login(request: Request, api_key: Annotated[str, Form(max_length=200)]) -> Response:
+def login(request: Request, api_key: Annotated[str, Form(max_length=200)],
+          login_csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, login_csrf):
+        return _login_form(request, "The form expired; please sign in again.", status.HTTP_403_FORBIDDEN)
     try:
         principal = require_principal(request, api_key, None)
     except HTTPException:
-        return templates.TemplateResponse(request, "login.html", {"error": "Unknown or revoked key."},
-                                          status_code=401)
+        return _login_form(request, "Unknown or revoked key.", status.HTTP_401_UNAUTHORIZED)
     if principal.role not in ("reviewer", "admin"):
-        return templates.TemplateResponse(request, "login.html",
-                                          {"error": "This page is for reviewers; a seller key cannot open it."},
-                                          status_code=403)
+        return _login_form(request, "This page is for reviewers; a seller key cannot open it.",
+                           status.HTTP_403_FORBIDDEN)
     response = RedirectResponse("/review", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(COOKIE, api_key, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                         path="/review", max_age=12 * 3600)
+    response.delete_cookie(LOGIN_COOKIE, path="/review/login")
     return response
 
 

@@ -217,9 +217,16 @@ def test_review_page_routes_without_a_browser(client):
     seller, reviewer = new_key(client, "seller", "S1"), new_key(client, "reviewer")
     client.post("/v1/strike-requests", json={"feedback_id": "fb-S1-1"}, headers=seller)
     assert client.get("/review", follow_redirects=False).headers["location"] == "/review/login"
-    assert client.post("/review/login", data={"api_key": seller["X-API-Key"]}).status_code == 403
-    assert client.post("/review/login", data={"api_key": "nope"}).status_code == 401
-    r = client.post("/review/login", data={"api_key": reviewer["X-API-Key"]}, follow_redirects=False)
+
+    def login_csrf() -> str:
+        return re.search(r'name="login_csrf" value="([^"]+)"', client.get("/review/login").text).group(1)
+
+    assert client.post("/review/login", data={"api_key": reviewer["X-API-Key"]}).status_code == 403, "no token"
+    assert client.post("/review/login", data={"api_key": seller["X-API-Key"], "login_csrf": login_csrf()}
+                       ).status_code == 403
+    assert client.post("/review/login", data={"api_key": "nope", "login_csrf": login_csrf()}).status_code == 401
+    r = client.post("/review/login", data={"api_key": reviewer["X-API-Key"], "login_csrf": login_csrf()},
+                    follow_redirects=False)
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     page = client.get("/review/requests/1").text

@@ -6,8 +6,10 @@ FEEDBACK_STRIKE_SKIP_BROWSER=1 skips these tests explicitly.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +59,7 @@ def site(tmp_path_factory):
             assert httpx.post(base + "/v1/feedback", json=rec, headers={"X-API-Key": seller}).status_code == 200
             r = httpx.post(base + "/v1/strike-requests", json={"feedback_id": fid}, headers={"X-API-Key": seller})
             assert r.status_code == 201
-        yield {"base": base, "reviewer": reviewer, "seller": seller}
+        yield {"base": base, "reviewer": reviewer, "seller": seller, "db": str(tmp / "fs.db")}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -108,6 +110,12 @@ def test_reviewer_signs_in_filters_corrects_strikes_by_keyboard_and_moves_on(sit
     page.keyboard.press("s")
     page.wait_for_url(base + "/review/requests/2")
 
+    with sqlite3.connect(site["db"]) as db:  # the decision and the correction, as stored
+        row = db.execute("SELECT status, decision, corrections FROM strike_requests WHERE id = 1").fetchone()
+        struck = db.execute("SELECT struck, note FROM feedback WHERE feedback_id = 'fb-1'").fetchone()
+    assert row[0] == "decided" and row[1] == "strike"
+    assert json.loads(row[2]) == [{"span": 0, "label": "other"}]
+    assert struck[0] == 1 and struck[1].startswith("Denna artikel")
     admin = {"X-API-Key": ADMIN}
     first = httpx.get(base + "/v1/strike-requests/1", headers=admin).json()
     assert first["status"] == "decided" and first["decision"] == "strike"
