@@ -104,7 +104,8 @@ def test_reviewer_signs_in_filters_corrects_strikes_by_keyboard_and_moves_on(sit
     assert "Amazon delivery" in (page.locator("mark.span").first.get_attribute("title") or "")
     assert page.locator("#note-preview").inner_text().startswith("Denna artikel levererades av Amazon")
     # docs/review-page.png (README) is refreshed only on request, so a test run leaves the tree clean
-    shot = DOCS / "review-page.png" if os.environ.get("FEEDBACK_STRIKE_UPDATE_SCREENSHOT") == "1" else tmp_path / "p.png"
+    refresh = os.environ.get("FEEDBACK_STRIKE_UPDATE_SCREENSHOT") == "1"
+    shot = DOCS / "review-page.png" if refresh else tmp_path / "page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
 
