@@ -188,6 +188,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_report(f"{name} on {args.data}", reports[name]))
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
+    if args.report:
+        from training.report import write_report
+
+        path = write_report(model, lines, args.report, name=str(args.data))
+        print(f"report written to {path}")
     return EXIT_OK
 
 
@@ -273,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="model directory (default: the shipped model)")
     e.add_argument("--baseline", action="store_true", help="also evaluate the keyword baseline")
     e.add_argument("--json", help="also write the figures as JSON to this file")
+    e.add_argument("--report", metavar="DIR", help="also write report.md with plots and the worst errors to DIR")
     e.set_defaults(func=cmd_evaluate)
 
     k = sub.add_parser("keys", help="API keys (stored hashed in the database of DATABASE_URL)")
