@@ -300,14 +300,13 @@ class ClauseSegmenter:
         rows: list[dict[str, float]] = []
         ys: list[int] = []
         for comment, starts in zip(comments, gold_starts, strict=True):
-            doc = tokenizer().make_doc(comment)
-            words = [t for t in doc if not t.is_space]
-            toks = [fold(t.text) for t in words]
-            kinds = [_kind(t.text) for t in words]
+            words = word_offsets(tokenizer().make_doc(comment), comment)
+            toks = [fold(w) for _, _, w in words]
+            kinds = [_kind(w) for _, _, w in words]
             last = 0
             for i in range(1, len(words)):
-                gap = comment[words[i - 1].idx + len(words[i - 1].text) : words[i].idx]
-                y = int(words[i].idx in starts)
+                gap = comment[words[i - 1][1] : words[i][0]]
+                y = int(words[i][0] in starts)
                 since = i - last
                 if y:
                     last = i
