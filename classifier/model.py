@@ -39,8 +39,6 @@ from sklearn.utils.validation import check_is_fitted
 from classifier.packing import pack, unpack
 from classifier.segment import fold, tokenizer, word_offsets
 
-Item = str | tuple[str, str, str]
-
 
 # --- feature analyzers (module level so that they pickle) -------------------------
 @lru_cache(maxsize=100_000)
@@ -52,10 +50,15 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
 
 
+def _prefix(word: str) -> str | None:
+    """The 5-letter prefix feature of a longer alphabetic word (a cheap stand-in for its lemma)."""
+    return word[:5] + "~" if len(word) > 5 and word.isalpha() else None
+
+
 def word_features(text: str, ngram_max: int = 2) -> list[str]:
     words = _words(text)
     feats = list(words)
-    feats.extend(w[:5] + "~" for w in words if len(w) > 5 and w.isalpha())
+    feats.extend(p for w in words if (p := _prefix(w)) is not None)
     for n in range(2, ngram_max + 1):
         feats.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
     return feats
@@ -253,8 +256,9 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
             wv, cv, xv = wvec.vocabulary_, cvec.vocabulary_, xvec.vocabulary_
             woff, xoff = len(wv), len(wv) + len(cv)
             own = [wv[word]] if word in wv else []
-            if len(word) > 5 and word.isalpha() and word[:5] + "~" in wv:
-                own.append(wv[word[:5] + "~"])
+            prefix = _prefix(word)
+            if prefix is not None and prefix in wv:
+                own.append(wv[prefix])
             lo, hi = self.char_ngram_range
             own.extend(woff + cv[g] for g in _char_ngrams(word, lo, hi) if g in cv)
             hit = (np.array(own, dtype=np.int64), xoff + xv.get("P:" + word, -1 - xoff),
