@@ -39,14 +39,6 @@ def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
             yield n, raw, None
 
 
-def _encodable(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _load_model(model_dir: str | None) -> Any:
     from classifier.artifact import ModelIntegrityError, load_model
 
@@ -60,7 +52,7 @@ def _load_model(model_dir: str | None) -> Any:
 # --- suggest ----------------------------------------------------------------------------
 def cmd_suggest(args: argparse.Namespace) -> int:
     """One verdict per input line, same order.  A bad line gets an error object in its place."""
-    from classifier.records import RecordError, parse_record
+    from classifier.records import RecordError, lone_surrogate, parse_record
 
     if args.input and args.output and Path(args.output).exists() and Path(args.input).exists() \
             and os.path.samefile(args.input, args.output):
@@ -96,7 +88,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                     problems = [("line", f"unreadable JSON: {type(exc).__name__}")]
                 else:
                     fid = obj.get("feedback_id") if isinstance(obj, dict) else None
-                    if isinstance(fid, str) and not _encodable(fid):
+                    if isinstance(fid, str) and lone_surrogate(fid) is not None:
                         fid = None
                     try:
                         batch.append((n, parse_record(obj)))

@@ -13,6 +13,15 @@ MAX_COMMENT_CHARS = 5_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def lone_surrogate(s: str) -> int | None:
+    """Where ``s`` holds a lone surrogate (JSON allows "\\ud800"; UTF-8 cannot encode it), else None."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
 class FeedbackRecord(BaseModel):
     """One buyer feedback.  Unknown fields (e.g. a corpus line's ``spans``) are ignored."""
 
@@ -32,11 +41,9 @@ class FeedbackRecord(BaseModel):
     @field_validator("feedback_id", "comment", "order_id", "seller_id", "buyer_email")
     @classmethod
     def _encodable(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError(f"contains a lone surrogate at position {exc.start}, not valid Unicode") from None
+        position = lone_surrogate(v) if v is not None else None
+        if position is not None:
+            raise ValueError(f"contains a lone surrogate at position {position}, not valid Unicode")
         return v
 
     @field_validator("comment")
