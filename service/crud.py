@@ -262,15 +262,40 @@ def get_strike_request(*, session: Session, request_id: int, seller_id: str | No
 
 
 def review_queue(*, session: Session, language: str | None, suggested_verdict: str | None,
-                 limit: int, offset: int) -> tuple[int, list[tuple[StrikeRequest, Feedback]]]:
+                 limit: int, offset: int,
+                 created_before: datetime | None = None) -> tuple[int, list[tuple[StrikeRequest, Feedback]]]:
     q = select(StrikeRequest, Feedback).join(Feedback).where(StrikeRequest.status == "pending")
     if language is not None:
         q = q.where(StrikeRequest.language == language)
     if suggested_verdict is not None:
         q = q.where(StrikeRequest.suggested_verdict == suggested_verdict)
+    if created_before is not None:
+        q = q.where(StrikeRequest.created_at <= created_before)
     total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
     rows = session.execute(q.order_by(StrikeRequest.created_at, StrikeRequest.id).limit(limit).offset(offset))
     return total, [(r, f) for r, f in rows]
+
+
+def queue_counts(*, session: Session) -> dict[str, int]:
+    """Pending requests by suggested verdict, and ``all``."""
+    rows = session.execute(select(StrikeRequest.suggested_verdict, func.count())
+                           .where(StrikeRequest.status == "pending").group_by(StrikeRequest.suggested_verdict))
+    counts = {verdict: int(n) for verdict, n in rows}
+    return {"all": sum(counts.values()), **counts}
+
+
+def queue_neighbours(*, session: Session, request: StrikeRequest) -> tuple[int | None, int | None]:
+    """Ids of the pending requests just before and just after ``request`` in queue order (oldest first)."""
+    pending = StrikeRequest.status == "pending"
+    before = (StrikeRequest.created_at < request.created_at) | (
+        (StrikeRequest.created_at == request.created_at) & (StrikeRequest.id < request.id))
+    after = (StrikeRequest.created_at > request.created_at) | (
+        (StrikeRequest.created_at == request.created_at) & (StrikeRequest.id > request.id))
+    prev_id = session.scalar(select(StrikeRequest.id).where(pending, before)
+                             .order_by(StrikeRequest.created_at.desc(), StrikeRequest.id.desc()).limit(1))
+    next_id = session.scalar(select(StrikeRequest.id).where(pending, after)
+                             .order_by(StrikeRequest.created_at, StrikeRequest.id).limit(1))
+    return prev_id, next_id
 
 
 def _check_corrections(req: StrikeRequest, corrections: list[dict[str, Any]]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,19 +142,11 @@ def queue(request: Request, language: str | None = None, verdict: str | None = N
     language = language or None
     verdict = verdict or None
     age = int(min_age_hours) if min_age_hours and min_age_hours.isdigit() else None
+    before = datetime.now(UTC) - timedelta(hours=age) if age else None
     with request.app.state.sessions() as session:
         total, rows = crud.review_queue(session=session, language=language, suggested_verdict=verdict,
-                                        limit=200, offset=0)
-        _, everything = crud.review_queue(session=session, language=None, suggested_verdict=None, limit=10_000,
-                                          offset=0)
-    if age:
-        cutoff = datetime.now(UTC).timestamp() - age * 3600
-        rows = [(r, f) for r, f in rows
-                if (r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)).timestamp() <= cutoff]
-        total = len(rows)
-    counts = {"all": len(everything)}
-    for r, _ in everything:
-        counts[r.suggested_verdict] = counts.get(r.suggested_verdict, 0) + 1
+                                        limit=200, offset=0, created_before=before)
+        counts = crud.queue_counts(session=session)
     items = [{"id": r.id, "age": _age(r.created_at), "language": r.language, "verdict": r.suggested_verdict,
               "rating": f.rating, "channel": f.fulfillment_channel, "mcf": f.shipped_via_mcf,
               "excerpt": f.comment[:140] + ("…" if len(f.comment) > 140 else "")} for r, f in rows]
@@ -169,16 +161,12 @@ def request_page(request: Request, request_id: int) -> Response:
     with request.app.state.sessions() as session:
         req = crud.get_strike_request(session=session, request_id=request_id, seller_id=None)
         fb = crud.get_feedback(session=session, feedback_id=req.feedback_id, seller_id=None)
-        _, pending = crud.review_queue(session=session, language=None, suggested_verdict=None, limit=10_000,
-                                       offset=0)
-    ids = [r.id for r, _ in pending]
-    pos = ids.index(req.id) if req.id in ids else -1
+        prev_id, next_id = crud.queue_neighbours(session=session, request=req)
     return templates.TemplateResponse(request, "request.html", {
         "req": req, "fb": fb, "email": mask_email(fb.buyer_email) if principal.role == "reviewer" else fb.buyer_email,
         "pieces": _pieces(fb.comment, req.spans), "spans": list(enumerate(req.spans)), "labels": LABELS,
         "label_names": LABEL_NAMES, "note": note_for("sv" if req.language == "sv" else "en"),
-        "prev_id": ids[pos - 1] if pos > 0 else None,
-        "next_id": ids[pos + 1] if 0 <= pos < len(ids) - 1 else None,
+        "prev_id": prev_id, "next_id": next_id,
         "csrf": csrf_token(key), "who": principal.name, "decided": req.status == "decided"})
 
 

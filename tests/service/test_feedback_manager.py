@@ -229,6 +229,10 @@ def test_review_page_routes_without_a_browser(client):
                     follow_redirects=False)
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
+    queue = client.get("/review").text
+    assert 'id="total">1<' in queue and "All 1" in queue
+    assert 'id="total">0<' in client.get("/review?min_age_hours=1").text, "a fresh request is not an hour old"
+    assert 'id="total">1<' in client.get("/review?min_age_hours=0&language=").text
     page = client.get("/review/requests/1").text
     assert "&lt;b&gt;bold&lt;/b&gt; &amp;" in page and "<b>bold</b>" not in page
     assert "b***@example.com" in page
