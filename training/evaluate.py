@@ -72,9 +72,12 @@ def segmentation_scores(lines: Sequence[dict[str, Any]], verdicts: Sequence[Sugg
     return _prf(tp, fp, fn)
 
 
-def evaluate(model: Suggests, lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Every figure of ``feedback-strike evaluate`` for ``lines`` (gold corpus lines)."""
-    verdicts = model.suggest_many(lines)
+def evaluate(model: Suggests, lines: Sequence[dict[str, Any]],
+             verdicts: Sequence[SuggestedVerdict] | None = None) -> dict[str, Any]:
+    """Every figure of ``feedback-strike evaluate`` for ``lines`` (gold corpus lines).
+
+    ``verdicts`` are the model's for ``lines`` when the caller has them already."""
+    verdicts = model.suggest_many(lines) if verdicts is None else verdicts
     gold_sets = [{s["label"] for s in line["spans"]} for line in lines]
     pred_sets = [{s.label for s in v.spans} for v in verdicts]
 

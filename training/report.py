@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from classifier.decision import ASPECT_LABELS, Thresholds
-from classifier.pipeline import FeedbackModel
+from classifier.pipeline import Analysis, FeedbackModel
 from classifier.records import parse_record
 from training.evaluate import evaluate, verdict_scores
 
@@ -24,10 +24,12 @@ SHORT = {"amazon_delivery": "delivery", "amazon_service": "service", "product_co
 
 
 def threshold_curve(model: FeedbackModel, lines: Sequence[dict[str, Any]],
-                    grid: Sequence[float] = tuple(np.round(np.arange(0.02, 1.0, 0.02), 2))) -> list[dict[str, float]]:
+                    grid: Sequence[float] = tuple(np.round(np.arange(0.02, 1.0, 0.02), 2)),
+                    analyses: Sequence[Analysis] | None = None) -> list[dict[str, float]]:
     """Verdict figures for each ``strike_max_blocking`` (the model's other threshold kept)."""
     records = [parse_record(line) for line in lines]
-    analyses = model.analyze_many([r.comment for r in records])
+    if analyses is None:
+        analyses = model.analyze_many([r.comment for r in records])
     out = []
     for s in grid:
         th = Thresholds(strike_max_blocking=float(s), keep_min_blocking=model.thresholds.keep_min_blocking)
@@ -89,10 +91,12 @@ def write_report(model: FeedbackModel, lines: Sequence[dict[str, Any]], out_dir:
                  worst: int = 20) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rep = evaluate(model, lines)
-    curve = threshold_curve(model, lines)
+    records = [parse_record(line) for line in lines]
+    analyses = model.analyze_many([r.comment for r in records])  # once, for every figure below
+    verdicts = model.verdicts(records, analyses)
+    rep = evaluate(model, lines, verdicts)
+    curve = threshold_curve(model, lines, analyses=analyses)
     _plots(rep, curve, model.thresholds.strike_max_blocking, out)
-    verdicts = model.suggest_many(lines)
     false_strikes = [(ln, v) for ln, v in zip(lines, verdicts, strict=True)
                      if ln["verdict"] == "keep" and v.verdict == "strike"]
     missed = [(ln, v) for ln, v in zip(lines, verdicts, strict=True)
