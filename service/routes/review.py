@@ -197,10 +197,9 @@ async def decide(request: Request, request_id: int) -> Response:
 
 def install(app: Any) -> None:
     """Routes plus the redirect for pages opened without a session."""
-    from fastapi.responses import RedirectResponse as Redirect
 
     @app.exception_handler(_Redirect)
     async def _to_login(_: Request, exc: _Redirect) -> Response:
-        return Redirect(exc.url, status_code=status.HTTP_303_SEE_OTHER)
+        return RedirectResponse(exc.url, status_code=status.HTTP_303_SEE_OTHER)
 
     app.include_router(router)
