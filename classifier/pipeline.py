@@ -13,7 +13,7 @@ from classifier.decision import BLOCKING_LABELS, OrderFacts, ScoredSpan, Thresho
 from classifier.langid import LanguageGuess, LanguageIdentifier
 from classifier.model import SpanClassifier, with_context
 from classifier.records import FeedbackRecord, ReasonOut, SpanOut, SuggestedVerdict, parse_record
-from classifier.segment import ClauseSegmenter, Span, tokenizer
+from classifier.segment import ClauseSegmenter, Span, make_doc
 
 CHUNK = 2_048  # comments scored per matrix product in suggest_many
 
@@ -45,11 +45,10 @@ class FeedbackModel:
     # -- reading comments ----------------------------------------------------------
     def analyze_many(self, comments: Sequence[str]) -> list[Analysis]:
         """Segment, identify the language of and label every span of each comment."""
-        nlp = tokenizer()
         per_comment = []
         items: list[tuple[str, str, str]] = []
         for comment in comments:
-            spans = self.segmenter.segment(comment, nlp.make_doc(comment))
+            spans = self.segmenter.segment(comment, make_doc(comment))
             texts = [s.text for s in spans]
             per_comment.append((spans, self.langid.identify(texts)))
             items.extend(with_context(texts))

@@ -5,7 +5,7 @@ string exactly (Python slicing); spans never overlap and every non-space charact
 comment lies in exactly one span.  Nothing downstream sees spaCy types.
 
 Boundaries:
-- hard: a new line, and an emoji run after text, always start a new span;
+- hard: a new line (any line break), and an emoji run after text, always start a new span;
 - learned: at every other token a small logistic model (trained on the gold segments in
   ``data/``) decides whether a new point starts there, from the token, its neighbours,
   punctuation and rule flags (sentence end, contrastive / coordinating conjunctions).
@@ -14,6 +14,7 @@ Without a trained model the rule flags alone decide.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,25 @@ class Span:
 def tokenizer() -> spacy.language.Language:
     """The shared blank Swedish pipeline (its tokenizer handles English text well too)."""
     return spacy.blank("sv")
+
+
+def make_doc(text: str) -> Doc:
+    """The spaCy Doc of ``text``.  A lone surrogate (which UTF-8 cannot encode) is refused with a ValueError
+    naming its position in ``text``, not spaCy's encoding error about one of its tokens."""
+    try:
+        return tokenizer().make_doc(text)
+    except UnicodeEncodeError:
+        at = next((i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), -1)
+        raise ValueError(f"text contains a lone surrogate at position {at}; it is not valid Unicode") from None
+
+
+# Every line break ``str.splitlines`` knows (CR alone, U+2028, NEL, ...), not only "\n": each starts a new span.
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def breaks_line(gap: str) -> bool:
+    """Does the whitespace between two words hold a line break?"""
+    return gap != " " and _LINE_BREAK.search(gap) is not None
 
 
 def word_offsets(doc: Doc, text: str | None = None) -> list[tuple[int, int, str]]:
@@ -136,7 +156,7 @@ class ClauseSegmenter:
 
     # -- inference -------------------------------------------------------------
     def segment(self, comment: str, doc: Doc | None = None) -> list[Span]:
-        doc = doc if doc is not None else tokenizer().make_doc(comment)
+        doc = doc if doc is not None else make_doc(comment)
         words = word_offsets(doc, comment)
         if not words:
             return []
@@ -155,7 +175,7 @@ class ClauseSegmenter:
         starts = [0]
         if self.weights is None:
             for i in range(1, n):
-                if "\n" in comment[words[i - 1][1] : words[i][0]] or _rule_boundary(kinds, toks, i):
+                if breaks_line(comment[words[i - 1][1] : words[i][0]]) or _rule_boundary(kinds, toks, i):
                     starts.append(i)
             starts.append(n)
             return starts
@@ -189,7 +209,7 @@ class ClauseSegmenter:
         scores = (base + np.array(extra)).tolist()
         last = 0
         for i in range(1, n):
-            new_line = "\n" in comment[words[i - 1][1] : words[i][0]]
+            new_line = breaks_line(comment[words[i - 1][1] : words[i][0]])
             can_start = kinds[i] not in ("END", "COMMA")  # a point never starts with a full stop or a comma
             if new_line or (can_start and scores[i] + since_w[min(i - last, 12)] > 0.0):
                 starts.append(i)
@@ -310,7 +330,7 @@ class ClauseSegmenter:
                 since = i - last
                 if y:
                     last = i
-                if "\n" in gap:
+                if breaks_line(gap):
                     continue  # decided by the hard rule
                 feats = _position_features(toks, kinds, i, since)
                 if _rule_boundary(kinds, toks, i):

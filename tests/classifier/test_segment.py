@@ -103,13 +103,97 @@ def test_fast_boundary_score_equals_the_feature_sum(segmenter):
 @given(TEXT)
 def test_hot_path_starts_equal_the_reference_scoring(segmenter, comment):
     """segment() hoists lookups out of its loop; it must cut exactly where score() says."""
-    from classifier.segment import _kind, tokenizer
+    from classifier.segment import _kind, breaks_line, tokenizer
 
     words = [(t.idx, t.idx + len(t.text), t.text) for t in tokenizer().make_doc(comment) if not t.is_space]
     toks, kinds = [fold(w) for _, _, w in words], [_kind(w) for _, _, w in words]
     expected = [0]
     for i in range(1, len(words)):
-        if "\n" in comment[words[i - 1][1] : words[i][0]] or segmenter._is_boundary(toks, kinds, i, i - expected[-1]):
+        gap = comment[words[i - 1][1] : words[i][0]]
+        if breaks_line(gap) or segmenter._is_boundary(toks, kinds, i, i - expected[-1]):
             expected.append(i)
     spans = segmenter.segment(comment)
     assert [s.start for s in spans] == [words[i][0] for i in expected][: len(spans)] if words else spans == []
+
+
+# --- issue 7: the hard cases of Unicode, each drawn on purpose -------------------------------------------
+COMBINING = st.characters(categories=("Mn", "Mc", "Me"))  # accents, Indic vowel signs, enclosing marks
+RTL = st.sampled_from([chr(c) for c in [*range(0x05D0, 0x05EB), *range(0x0621, 0x064B), 0x0660, 0x06F0]]
+                      + ["\u200f", "\u200e", "\u202b", "\u202e", "\u202c", "\u2067", "\u2069", "\u061c"])
+EMOJI_SEQUENCES = st.sampled_from(["👩\u200d👩\u200d👧\u200d👦", "🏳️\u200d🌈", "🤦🏽\u200d♂️", "👍🏽", "🇸🇪",
+                                   "1\ufe0f\u20e3", "\u200d", "\ufe0f", "😡😡", "❤️\u200d🔥"])
+CONTROL = st.characters(categories=("Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cn"))  # NUL, C1, format, spaces, unassigned
+LINE_BREAKS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+WORDS = st.sampled_from(["Paketet", "kom", "aldrig", "men", "but", "the", "box", ",", ".", "!!", " ", "  ", "och",
+                         "...", "-", "'s", "n't", "(", ")", "\"", "e-mail", "http://x.se/a?b=c", "3.5", ":)", "@"])
+HARD_TEXT = st.lists(st.one_of(st.characters(categories=("L",)), COMBINING, RTL, EMOJI_SEQUENCES, CONTROL, WORDS,
+                               st.sampled_from(LINE_BREAKS), st.characters(blacklist_categories=("Cs",))),
+                     max_size=80).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(HARD_TEXT)
+def test_invariants_on_combining_marks_rtl_emoji_sequences_and_control_characters(segmenter, comment):
+    """Offsets index the original string, spans stay inside, never overlap, and cover every non-space character."""
+    check_invariants(comment, RULES.segment(comment))
+    check_invariants(comment, segmenter.segment(comment))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["Paketet kom aldrig", "the box was crushed", "שלום עולם", "e\u0301\u0301", "👍🏽",
+                                 "kundtjänst"]), min_size=2, max_size=5),
+       st.lists(st.sampled_from(LINE_BREAKS), min_size=4, max_size=4))
+def test_every_kind_of_line_break_starts_a_new_span(segmenter, parts, breaks):
+    """A new line is a hard boundary whichever character makes it (CR alone, U+2028, NEL, ...).
+    Regression: only "\\n" counted, so "late\\u2028scratched" stayed one span."""
+    comment = parts[0]
+    starts = []
+    for i, part in enumerate(parts[1:]):
+        comment += breaks[i % len(breaks)]
+        starts.append(len(comment))
+        comment += part
+    for seg in (RULES, segmenter):
+        assert set(starts) <= {s.start for s in seg.segment(comment)}, repr(comment)
+
+
+@settings(max_examples=100, deadline=None)
+@given(HARD_TEXT, st.integers(0, 80), st.integers(0xD800, 0xDFFF))
+def test_a_lone_surrogate_is_refused_with_its_position(segmenter, text, at, code):
+    """Regression: spaCy's UnicodeEncodeError escaped, naming a position inside one token."""
+    from classifier.segment import make_doc
+
+    at = min(at, len(text))
+    comment = text[:at] + chr(code) + text[at:]
+    first = next(i for i, ch in enumerate(comment) if 0xD800 <= ord(ch) <= 0xDFFF)
+    for call in (RULES.segment, segmenter.segment, make_doc):
+        with pytest.raises(ValueError, match=f"lone surrogate at position {first};"):
+            call(comment)
+
+
+def test_the_pipeline_refuses_a_lone_surrogate_cleanly(shipped_model):
+    from classifier.records import RecordError
+
+    with pytest.raises(ValueError, match="lone surrogate at position 5"):
+        shipped_model.analyze_many(["fine", "late \ud83d arrival"])
+    with pytest.raises(RecordError, match="comment"):
+        shipped_model.suggest({"rating": 1, "comment": "late \ud83d arrival", "fulfillment_channel": "AFN"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(HARD_TEXT, st.integers(1, 5), st.sampled_from(["AFN", "MFN"]), st.booleans())
+def test_any_valid_record_gets_a_well_formed_verdict(shipped_model, comment, rating, channel, mcf):
+    """Through the whole pipeline: a record the validator accepts never fails, and its spans obey the invariants."""
+    from classifier.records import RecordError, parse_record
+
+    try:
+        record = parse_record({"rating": rating, "comment": comment, "fulfillment_channel": channel,
+                               "shipped_via_mcf": mcf})
+    except RecordError:
+        return
+    v = shipped_model.suggest(record)
+    check_invariants(comment, v.spans)
+    assert v.spans, "a comment with text has at least one span"
+    assert all(0.0 <= s.confidence <= 1.0 for s in v.spans)
+    assert v.language in ("sv", "en", "mixed") and v.verdict in ("strike", "keep", "needs_review")
+    if rating >= 3 or channel != "AFN" or mcf:
+        assert v.verdict == "keep"
