@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,12 +18,13 @@ def _err(msg: str) -> None:
     print(f"feedback-strike: {msg}", file=sys.stderr)
 
 
-def _open_in(path: str | None) -> IO[str]:
-    return open(path, encoding="utf-8", errors="strict") if path and path != "-" else sys.stdin
+def _open_in(path: str | None) -> AbstractContextManager[IO[str]]:
+    """The file, or stdin, which leaving the ``with`` block must not close (main() runs in notebooks and tests)."""
+    return open(path, encoding="utf-8", errors="strict") if path and path != "-" else nullcontext(sys.stdin)
 
 
-def _open_out(path: str | None) -> IO[str]:
-    return open(path, "w", encoding="utf-8") if path and path != "-" else sys.stdout
+def _open_out(path: str | None) -> AbstractContextManager[IO[str]]:
+    return open(path, "w", encoding="utf-8") if path and path != "-" else nullcontext(sys.stdout)
 
 
 def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
@@ -175,8 +177,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baseline:
         models.append(("keyword baseline", KeywordBaseline()))
     reports = {}
-    for name, model in models:
-        reports[name] = evaluate(model, lines)
+    for name, scorer in models:  # not `model`: the report below is the model's, never the baseline's
+        reports[name] = evaluate(scorer, lines)
         print(format_report(f"{name} on {args.data}", reports[name]))
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")

@@ -145,3 +145,12 @@ def test_output_to_a_directory_is_a_usage_error(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(GOOD) + "\n")
     assert main(["suggest", "--input", str(src), "--output", str(tmp_path)]) == 2
+
+
+def test_main_in_process_leaves_stdin_and_stdout_open(monkeypatch, capsys):
+    """Regression: `with sys.stdout` closed it, so a notebook (or a test) calling main() twice lost its output."""
+    for _ in range(2):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(GOOD) + "\n"))
+        assert main(["suggest"]) == 0
+        assert not sys.stdout.closed and not sys.stdin.closed
+        assert json.loads(capsys.readouterr().out)["feedback_id"] == "fb-1"

@@ -30,3 +30,15 @@ def test_threshold_curve_is_monotone_in_what_it_strikes(shipped_model):
     curve = threshold_curve(shipped_model, lines, grid=(0.05, 0.2, 0.5, 0.95))
     recalls = [c["strike_recall"] for c in curve]
     assert recalls == sorted(recalls), "a looser threshold never strikes less"
+
+
+def test_report_with_the_baseline_is_the_models_report(tmp_path, shipped_model, capsys):
+    """Regression: with --baseline the loop variable left `model` bound to the keyword baseline, and the
+    report crashed (AttributeError: 'KeywordBaseline' object has no attribute 'analyze_many')."""
+    dev = tmp_path / "dev_slice.jsonl"
+    dev.write_text("".join((DATA_DIR / "dev.jsonl").read_text(encoding="utf-8").splitlines(True)[:60]),
+                   encoding="utf-8")
+    assert main(["evaluate", "--data", str(dev), "--baseline", "--report", str(tmp_path / "r")]) == 0
+    assert "keyword baseline on" in capsys.readouterr().out
+    assert (tmp_path / "r" / "report.md").read_text(encoding="utf-8").startswith(
+        f"# Evaluation: model {shipped_model.version} on")
