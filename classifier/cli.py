@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
@@ -15,7 +15,9 @@ EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
 
 
 def _err(msg: str) -> None:
-    print(f"feedback-strike: {msg}", file=sys.stderr)
+    from tqdm import tqdm
+
+    tqdm.write(f"feedback-strike: {msg}", file=sys.stderr)  # never tears a progress bar being drawn
 
 
 def _open_in(path: str | None) -> AbstractContextManager[IO[str]]:
@@ -25,20 +27,6 @@ def _open_in(path: str | None) -> AbstractContextManager[IO[str]]:
 
 def _open_out(path: str | None) -> AbstractContextManager[IO[str]]:
     return open(path, "w", encoding="utf-8") if path and path != "-" else nullcontext(sys.stdout)
-
-
-def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
-    """``(line_number, text, decode_error)``; undecodable bytes are reported, never crash."""
-    buffer = getattr(fh, "buffer", None)
-    source = buffer if buffer is not None else fh
-    for n, raw in enumerate(source, 1):
-        if isinstance(raw, bytes):
-            try:
-                yield n, raw.decode("utf-8"), None
-            except UnicodeDecodeError as exc:
-                yield n, None, f"not valid UTF-8 at byte {exc.start}"
-        else:
-            yield n, raw, None
 
 
 def _load_model(model_dir: str | None) -> Any:
@@ -52,19 +40,26 @@ def _load_model(model_dir: str | None) -> Any:
 
 
 # --- suggest ----------------------------------------------------------------------------
+def _same_file(a: str | None, b: str | None) -> bool:
+    return bool(a and b and a != "-" and b != "-" and Path(a).exists() and Path(b).exists() and os.path.samefile(a, b))
+
+
 def cmd_suggest(args: argparse.Namespace) -> int:
     """One verdict per input line, same order.  A bad line gets an error object in its place."""
+    from classifier.jsonl import parse_line
     from classifier.records import RecordError, lone_surrogate, parse_record
+    from training.progress import progress_bar
 
-    if args.input and args.output and Path(args.output).exists() and Path(args.input).exists() \
-            and os.path.samefile(args.input, args.output):
+    if _same_file(args.input, args.output):
         _err("--input and --output are the same file; writing would destroy the input")
         return EXIT_USAGE
     model = _load_model(args.model)
     bad = 0
     batch: list[tuple[int, Any]] = []  # (line number, parsed record or error dict)
+    batch_bytes = 0
 
     def flush(out: IO[str]) -> None:
+        nonlocal batch_bytes
         records = [r for _, r in batch if not isinstance(r, dict)]
         verdicts = iter(model.suggest_many(records)) if records else iter(())
         for _, r in batch:
@@ -72,30 +67,31 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         out.flush()
         batch.clear()
+        bar.update(batch_bytes)
+        batch_bytes = 0
 
     with _open_in(args.input) as fin, _open_out(args.output) as fout:
-        for n, text, decode_error in _lines(fin):
+        source = getattr(fin, "buffer", fin)  # bytes: each line is decoded (and may fail) on its own
+        size = os.fstat(fin.fileno()).st_size if args.input and args.input != "-" else None
+        bar = progress_bar(total=size, desc="suggest", unit="B", unit_scale=True, enabled=args.progress)
+        for n, raw in enumerate(source, 1):
+            batch_bytes += len(raw)
+            line = parse_line(n, raw)
+            if line is None:
+                continue
             problems: list[tuple[str, str]] = []
             fid = None
-            if decode_error:
-                problems = [("line", decode_error)]
-            elif text is not None and not text.strip():
-                continue
+            if line.error:
+                problems = [("line", line.error)]
             else:
+                obj = line.value
+                fid = obj.get("feedback_id") if isinstance(obj, dict) else None
+                if isinstance(fid, str) and lone_surrogate(fid) is not None:
+                    fid = None
                 try:
-                    obj = json.loads(text or "")
-                except json.JSONDecodeError as exc:
-                    problems = [("line", f"invalid JSON: {exc.msg} at column {exc.colno}")]
-                except (ValueError, RecursionError) as exc:  # e.g. 5,000-digit numbers, 200,000 nested [
-                    problems = [("line", f"unreadable JSON: {type(exc).__name__}")]
-                else:
-                    fid = obj.get("feedback_id") if isinstance(obj, dict) else None
-                    if isinstance(fid, str) and lone_surrogate(fid) is not None:
-                        fid = None
-                    try:
-                        batch.append((n, parse_record(obj)))
-                    except RecordError as exc:
-                        problems = exc.problems
+                    batch.append((n, parse_record(obj)))
+                except RecordError as exc:
+                    problems = exc.problems
             if problems:
                 bad += 1
                 for fld, msg in problems:
@@ -106,6 +102,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             if len(batch) >= args.batch_size:
                 flush(fout)
         flush(fout)
+        bar.close()
     if bad:
         _err(f"{bad} line(s) could not be scored (see above); their output lines carry an 'error' object")
         return EXIT_BAD_INPUT
@@ -119,7 +116,7 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
         try:
-            count, problems = validate_file(path)
+            count, problems = validate_file(path, progress=args.progress)
         except (OSError, UnicodeDecodeError) as exc:
             _err(f"{path}: {exc}")
             status = EXIT_BAD_INPUT
@@ -135,7 +132,7 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 def cmd_data_build(args: argparse.Namespace) -> int:
     from training.build import build
 
-    counts = build(Path(args.raw), Path(args.out), seed=args.seed)
+    counts = build(Path(args.raw), Path(args.out), seed=args.seed, progress=args.progress)
     print(json.dumps(counts))
     return EXIT_OK
 
@@ -155,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _, card = train(train_path=Path(args.train), dev_path=Path(args.dev),
                     test_path=Path(args.test) if args.test else None, out_dir=Path(args.out),
-                    version=args.version, seed=args.seed, progress=True)
+                    version=args.version, seed=args.seed, progress=args.progress)
     for split, rep in card["figures"].items():
         print(format_report(f"{args.version} on {split}", rep))
     print(f"saved to {args.out} (thresholds {card['thresholds']}, {card['training_seconds']} s)")
@@ -168,7 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate, format_report
 
     try:
-        lines = load_corpus(args.data)
+        lines = load_corpus(args.data, progress=args.progress)
     except CorpusError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -178,14 +175,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         models.append(("keyword baseline", KeywordBaseline()))
     reports = {}
     for name, scorer in models:  # not `model`: the report below is the model's, never the baseline's
-        reports[name] = evaluate(scorer, lines)
+        reports[name] = evaluate(scorer, lines, progress=args.progress)
         print(format_report(f"{name} on {args.data}", reports[name]))
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
     if args.report:
         from training.report import write_report
 
-        path = write_report(model, lines, args.report, name=str(args.data))
+        path = write_report(model, lines, args.report, name=str(args.data), progress=args.progress)
         print(f"report written to {path}")
     return EXIT_OK
 
@@ -234,6 +231,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _progress_flags(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--quiet``; neither: bars only on a terminal or in a notebook, never under CI."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--progress", dest="progress", action="store_const", const=True, default=None,
+                       help="always draw progress bars on stderr")
+    group.add_argument("--quiet", dest="progress", action="store_const", const=False,
+                       help="never draw progress bars (default: only when stderr is a terminal and CI is unset)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feedback-strike", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -243,16 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", help="JSONL file for verdicts (default: stdout)")
     s.add_argument("--model", help="model directory (default: the shipped model)")
     s.add_argument("--batch-size", type=int, default=1024, help="records scored per batch (default 1024)")
+    _progress_flags(s)
     s.set_defaults(func=cmd_suggest)
 
     d = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     v = d.add_parser("validate", help="check corpus lines: offsets, overlaps, labels, gold verdicts")
     v.add_argument("files", nargs="+")
+    _progress_flags(v)
     v.set_defaults(func=cmd_data_validate)
     b = d.add_parser("build", help="rebuild data/{train,dev,test}.jsonl from data/raw")
     b.add_argument("--raw", default="data/raw")
     b.add_argument("--out", default="data")
     b.add_argument("--seed", type=int, default=13)
+    _progress_flags(b)
     b.set_defaults(func=cmd_data_build)
     st = d.add_parser("stats", help="counts of comments, spans, labels, languages, verdicts")
     st.add_argument("files", nargs="+")
@@ -265,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--version", required=True, help="model version, e.g. 2026.11.26-1")
     t.add_argument("--seed", type=int, default=0)
+    _progress_flags(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="figures of the model against a gold corpus file")
@@ -273,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baseline", action="store_true", help="also evaluate the keyword baseline")
     e.add_argument("--json", help="also write the figures as JSON to this file")
     e.add_argument("--report", metavar="DIR", help="also write report.md with plots and the worst errors to DIR")
+    _progress_flags(e)
     e.set_defaults(func=cmd_evaluate)
 
     k = sub.add_parser("keys", help="API keys (stored hashed in the database of DATABASE_URL)")

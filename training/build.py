@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from training.corpus import DATA_DIR, RawComment, read_raw, stable_fraction, to_corpus_line
+from training.progress import progress_bar
 
 DEV_FRACTION = 0.12
 NOISE_FRACTION = 0.30
@@ -96,11 +97,16 @@ def compose(a: RawComment, b: RawComment, rng: random.Random) -> RawComment:
     return RawComment(f"{a.id}+{b.id}", language, min(a.rating, b.rating), a.segments + joined)
 
 
-def build(raw_dir: Path = DATA_DIR / "raw", out_dir: Path = DATA_DIR, *, seed: int = 13) -> dict[str, int]:
-    """Write train.jsonl, dev.jsonl and test.jsonl; return their line counts."""
+def build(raw_dir: Path = DATA_DIR / "raw", out_dir: Path = DATA_DIR, *, seed: int = 13,
+          progress: bool | None = None) -> dict[str, int]:
+    """Write train.jsonl, dev.jsonl and test.jsonl; return their line counts.
+
+    ``progress``: a bar over the raw files read (None: on a terminal or in a notebook, never under CI)."""
     rng = random.Random(seed)
-    written = [r for p in sorted(raw_dir.glob("train_*.jsonl")) for r in read_raw(p)]
-    test_raw = [r for p in sorted(raw_dir.glob("test_*.jsonl")) for r in read_raw(p)]
+    raw_files = sorted(raw_dir.glob("train_*.jsonl")) + sorted(raw_dir.glob("test_*.jsonl"))
+    raw = {p: read_raw(p) for p in progress_bar(raw_files, desc="reading data/raw", unit="file", enabled=progress)}
+    written = [r for p in raw_files if p.name.startswith("train_") for r in raw[p]]
+    test_raw = [r for p in raw_files if p.name.startswith("test_") for r in raw[p]]
     test = [to_corpus_line(r) for r in test_raw]
     test_texts = {normalise(line["comment"]) for line in test}
 

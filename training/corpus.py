@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from classifier.decision import LABELS, OrderFacts, gold_verdict
+from classifier.jsonl import Line, read_file, read_lines
 from classifier.records import RecordError, parse_record
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -30,15 +31,20 @@ class CorpusError(ValueError):
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
-    """Yield ``(line_number, object, error)`` for each non-blank line; object is None on a JSON error."""
-    with open(path, encoding="utf-8", errors="strict") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield n, json.loads(line), None
-            except json.JSONDecodeError as exc:
-                yield n, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+    """Yield ``(line_number, object, error)`` for each non-blank line; object is None when the line is
+    unreadable (invalid JSON or UTF-8: see :mod:`classifier.jsonl`), and the error says why."""
+    for line in read_file(path):
+        yield line.number, line.value, line.error
+
+
+def _shown(value: Any) -> str:
+    """A value for a problem message: its repr, cut to 60 characters (labels can be any JSON)."""
+    text = repr(value)
+    return text[:60] + "..." if len(text) > 60 else text
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def line_problems(obj: Any) -> list[str]:
@@ -51,7 +57,7 @@ def line_problems(obj: Any) -> list[str]:
     except RecordError as exc:
         return [f"{f}: {m}" for f, m in exc.problems]
     if obj.get("language") not in LANGUAGES:
-        problems.append(f"language: must be one of {', '.join(LANGUAGES)} (got {obj.get('language')!r})")
+        problems.append(f"language: must be one of {', '.join(LANGUAGES)} (got {_shown(obj.get('language'))})")
     spans = obj.get("spans")
     if not isinstance(spans, list) or not spans:
         return [*problems, "spans: must be a non-empty list"]
@@ -63,7 +69,7 @@ def line_problems(obj: Any) -> list[str]:
             problems.append(f"spans[{i}]: needs start, end and label")
             continue
         start, end, label = s["start"], s["end"], s["label"]
-        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool):
+        if not (_is_int(start) and _is_int(end)):
             problems.append(f"spans[{i}]: start and end must be integers")
             continue
         if not 0 <= start < end <= len(comment):
@@ -72,13 +78,13 @@ def line_problems(obj: Any) -> list[str]:
             problems.append(f"spans[{i}]: starts at {start}, overlapping or before the previous span (ends {prev_end})")
         prev_end = max(prev_end, end)
         if label not in LABELS:
-            problems.append(f"spans[{i}]: unknown label {label!r}")
+            problems.append(f"spans[{i}]: unknown label {_shown(label)}")
         labels.append(label)
         if "text" in s and s["text"] != comment[start:end]:
             problems.append(f"spans[{i}]: text does not match comment[{start}:{end}]")
     verdict = obj.get("verdict")
     if verdict not in ("strike", "keep"):
-        problems.append(f"verdict: must be strike or keep (got {verdict!r})")
+        problems.append(f"verdict: must be strike or keep (got {_shown(verdict)})")
     elif not problems:
         expected = gold_verdict(OrderFacts(record.rating, record.fulfillment_channel, record.shipped_via_mcf), labels)
         if expected != verdict:
@@ -86,31 +92,58 @@ def line_problems(obj: Any) -> list[str]:
     return problems
 
 
-def validate_file(path: str | Path) -> tuple[int, list[tuple[int, str]]]:
-    """``(line_count, problems)`` for a corpus file; also flags duplicate feedback ids."""
+def check_lines(lines: Iterable[Line]) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    """``(good, problems)``: the valid corpus lines with their numbers, and ``(line_number, message)``
+    for every other line (a line is in exactly one of the two); also flags duplicate feedback ids."""
+    good: list[tuple[int, dict[str, Any]]] = []
     problems: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    count = 0
-    for n, obj, err in read_jsonl(path):
-        count += 1
-        if err:
-            problems.append((n, err))
+    for line in lines:
+        n, obj = line.number, line.value
+        if line.error:
+            problems.append((n, line.error))
             continue
-        problems.extend((n, p) for p in line_problems(obj))
+        found = line_problems(obj)
         fid = obj.get("feedback_id") if isinstance(obj, dict) else None
-        if fid is not None:
+        if isinstance(fid, str):  # anything else is already a problem (and may not be hashable)
             if fid in seen:
-                problems.append((n, f"feedback_id {fid!r} already used on line {seen[fid]}"))
+                found.append(f"feedback_id {fid!r} already used on line {seen[fid]}")
             seen.setdefault(fid, n)
-    return count, problems
+        problems.extend((n, p) for p in found)
+        if not found:
+            good.append((n, obj))
+    return good, problems
 
 
-def load_corpus(path: str | Path) -> list[dict[str, Any]]:
+def check_file(path: str | Path, *, progress: bool | None = None) -> tuple[list[tuple[int, dict[str, Any]]],
+                                                                           list[tuple[int, str]]]:
+    """:func:`check_lines` for the corpus file at ``path`` (read once)."""
+    from training.progress import progress_bar
+
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        with progress_bar(total=size, desc=f"checking {Path(path).name}", unit="B", unit_scale=True,
+                          enabled=progress) as bar:
+            def numbered() -> Iterator[bytes]:
+                for raw in fh:
+                    bar.update(len(raw))
+                    yield raw
+
+            return check_lines(read_lines(numbered()))
+
+
+def validate_file(path: str | Path, *, progress: bool | None = None) -> tuple[int, list[tuple[int, str]]]:
+    """``(line_count, problems)`` for a corpus file (non-blank lines); also flags duplicate feedback ids."""
+    good, problems = check_file(path, progress=progress)
+    return len(good) + len({n for n, _ in problems}), problems
+
+
+def load_corpus(path: str | Path, *, progress: bool | None = None) -> list[dict[str, Any]]:
     """All lines of a corpus file, validated; raises CorpusError naming every bad line."""
-    _, problems = validate_file(path)
+    good, problems = check_file(path, progress=progress)
     if problems:
         raise CorpusError(str(path), problems)
-    return [obj for _, obj, _ in read_jsonl(path)]
+    return [obj for _, obj in good]
 
 
 def span_items(lines: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[str]]:

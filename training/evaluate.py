@@ -11,6 +11,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from classifier.decision import ASPECT_LABELS, LABELS
 from classifier.records import SuggestedVerdict
 from training.corpus import span_items
+from training.progress import progress_bar
 
 
 class Suggests(Protocol):
@@ -72,12 +73,27 @@ def segmentation_scores(lines: Sequence[dict[str, Any]], verdicts: Sequence[Sugg
     return _prf(tp, fp, fn)
 
 
+STEP = 512  # comments per progress step (as fast as one call: tested on dev + test)
+
+
+def suggest_all(model: Suggests, records: Sequence[Any], *, desc: str = "suggesting",
+                progress: bool | None = None) -> list[SuggestedVerdict]:
+    """``model.suggest_many(records)`` in steps, with a progress bar (see :mod:`training.progress`)."""
+    out: list[SuggestedVerdict] = []
+    with progress_bar(total=len(records), desc=desc, unit="comment", enabled=progress) as bar:
+        for i in range(0, len(records), STEP):
+            out.extend(model.suggest_many(records[i : i + STEP]))
+            bar.update(min(STEP, len(records) - i))
+    return out
+
+
 def evaluate(model: Suggests, lines: Sequence[dict[str, Any]],
-             verdicts: Sequence[SuggestedVerdict] | None = None) -> dict[str, Any]:
+             verdicts: Sequence[SuggestedVerdict] | None = None, *, progress: bool | None = None) -> dict[str, Any]:
     """Every figure of ``feedback-strike evaluate`` for ``lines`` (gold corpus lines).
 
-    ``verdicts`` are the model's for ``lines`` when the caller has them already."""
-    verdicts = model.suggest_many(lines) if verdicts is None else verdicts
+    ``verdicts`` are the model's for ``lines`` when the caller has them already.  ``progress``: a bar
+    while the comments are scored (None: on a terminal or in a notebook, never under CI)."""
+    verdicts = suggest_all(model, lines, desc="evaluating", progress=progress) if verdicts is None else verdicts
     gold_sets = [{s["label"] for s in line["spans"]} for line in lines]
     pred_sets = [{s.label for s in v.spans} for v in verdicts]
 

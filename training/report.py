@@ -17,21 +17,34 @@ import numpy as np
 from classifier.decision import ASPECT_LABELS, Thresholds
 from classifier.pipeline import Analysis, FeedbackModel
 from classifier.records import parse_record
-from training.evaluate import evaluate, verdict_scores
+from training.evaluate import STEP, evaluate, verdict_scores
+from training.progress import progress_bar
 
 SHORT = {"amazon_delivery": "delivery", "amazon_service": "service", "product_condition": "product",
          "seller_service": "seller", "other": "other"}
 
 
+def analyze_all(model: FeedbackModel, comments: Sequence[str], *, desc: str = "reading comments",
+                progress: bool | None = None) -> list[Analysis]:
+    """``model.analyze_many(comments)`` in steps, with a progress bar."""
+    out: list[Analysis] = []
+    with progress_bar(total=len(comments), desc=desc, unit="comment", enabled=progress) as bar:
+        for i in range(0, len(comments), STEP):
+            out.extend(model.analyze_many(comments[i : i + STEP]))
+            bar.update(min(STEP, len(comments) - i))
+    return out
+
+
 def threshold_curve(model: FeedbackModel, lines: Sequence[dict[str, Any]],
                     grid: Sequence[float] = tuple(np.round(np.arange(0.02, 1.0, 0.02), 2)),
-                    analyses: Sequence[Analysis] | None = None) -> list[dict[str, float]]:
+                    analyses: Sequence[Analysis] | None = None, *,
+                    progress: bool | None = None) -> list[dict[str, float]]:
     """Verdict figures for each ``strike_max_blocking`` (the model's other threshold kept)."""
     records = [parse_record(line) for line in lines]
     if analyses is None:
-        analyses = model.analyze_many([r.comment for r in records])
+        analyses = analyze_all(model, [r.comment for r in records], progress=progress)
     out = []
-    for s in grid:
+    for s in progress_bar(grid, desc="threshold curve", unit="threshold", enabled=progress):
         th = Thresholds(strike_max_blocking=float(s), keep_min_blocking=model.thresholds.keep_min_blocking)
         v = verdict_scores(lines, model.verdicts(records, analyses, th))
         out.append({"threshold": float(s), "false_strike_rate": v["false_strike_rate"],
@@ -88,14 +101,14 @@ def _describe(line: dict[str, Any], verdict: Any) -> str:
 
 
 def write_report(model: FeedbackModel, lines: Sequence[dict[str, Any]], out_dir: str | Path, *, name: str,
-                 worst: int = 20) -> Path:
+                 worst: int = 20, progress: bool | None = None) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = [parse_record(line) for line in lines]
-    analyses = model.analyze_many([r.comment for r in records])  # once, for every figure below
+    analyses = analyze_all(model, [r.comment for r in records], progress=progress)  # once, for every figure
     verdicts = model.verdicts(records, analyses)
     rep = evaluate(model, lines, verdicts)
-    curve = threshold_curve(model, lines, analyses=analyses)
+    curve = threshold_curve(model, lines, analyses=analyses, progress=progress)
     _plots(rep, curve, model.thresholds.strike_max_blocking, out)
     false_strikes = [(ln, v) for ln, v in zip(lines, verdicts, strict=True)
                      if ln["verdict"] == "keep" and v.verdict == "strike"]

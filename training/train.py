@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import platform
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from classifier.records import parse_record
 from classifier.segment import ClauseSegmenter, gold_start_offsets
 from training.corpus import DATA_DIR, load_corpus, span_items
 from training.evaluate import evaluate, verdict_scores
+from training.progress import message, progress_bar
 
 # The policy's promise: false strikes stay under 1%.  Tuning aims lower so that the unseen test
 # split keeps the promise too, and also bounds the rate among the gold keeps that reach the model
@@ -51,7 +51,8 @@ def fit_components(lines: Sequence[dict[str, Any]], *, seed: int = 0,
 def tune_thresholds(model: FeedbackModel, dev: Sequence[dict[str, Any]], *,
                     target_fsr: float = TARGET_FALSE_STRIKE_RATE,
                     target_fsr_eligible: float = TARGET_FALSE_STRIKE_RATE_ELIGIBLE,
-                    max_review: float = MAX_NEEDS_REVIEW_RATE) -> tuple[Thresholds, dict[str, Any]]:
+                    max_review: float = MAX_NEEDS_REVIEW_RATE,
+                    progress: bool | None = None) -> tuple[Thresholds, dict[str, Any]]:
     """Pick the review thresholds on the dev split.
 
     Among the pairs whose false-strike rates are at most ``target_fsr`` (all gold keeps) and
@@ -67,7 +68,7 @@ def tune_thresholds(model: FeedbackModel, dev: Sequence[dict[str, Any]], *,
     grid_keep = [round(x, 2) for x in np.arange(0.0, 0.91, 0.05)]
     best: tuple[tuple[float, float], Thresholds, dict[str, Any]] | None = None
     safest: tuple[tuple[float, float], Thresholds, dict[str, Any]] | None = None
-    for s in grid_strike:
+    for s in progress_bar(grid_strike, desc="tuning thresholds", unit="threshold", enabled=progress):
         for k in grid_keep:
             th = Thresholds(strike_max_blocking=s, keep_min_blocking=k)
             scores = verdict_scores(dev, model.verdicts(records, analyses, th))
@@ -105,22 +106,23 @@ def library_versions() -> dict[str, str]:
 def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_DIR / "dev.jsonl",
           test_path: Path | None = DATA_DIR / "test.jsonl", out_dir: Path | None = None, version: str,
           seed: int = 0, span_params: dict[str, Any] | None = None,
-          progress: bool = False) -> tuple[FeedbackModel, dict[str, Any]]:
-    """Train on ``train_path``, tune on ``dev_path``, report (only) on ``test_path``; save if ``out_dir``."""
+          progress: bool | None = None) -> tuple[FeedbackModel, dict[str, Any]]:
+    """Train on ``train_path``, tune on ``dev_path``, report (only) on ``test_path``; save if ``out_dir``.
+
+    ``progress``: stage lines and bars on stderr (None: on a terminal or in a notebook, never under CI)."""
     t0 = time.perf_counter()
 
     def stage(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+        message(f"[{time.perf_counter() - t0:6.1f} s] {msg}", enabled=progress)
 
     stage(f"loading {train_path} and {dev_path}")
-    lines, dev = load_corpus(train_path), load_corpus(dev_path)
+    lines, dev = load_corpus(train_path, progress=progress), load_corpus(dev_path, progress=progress)
     stage(f"fitting segmenter, language identifier and span classifier on {len(lines)} comments")
     segmenter, langid, clf = fit_components(lines, seed=seed, span_params=span_params)
     model = FeedbackModel(segmenter=segmenter, langid=langid, span_classifier=clf, thresholds=Thresholds(),
                           version=version)
     stage(f"tuning review thresholds on {len(dev)} dev comments")
-    model.thresholds, tuned_on_dev = tune_thresholds(model, dev)
+    model.thresholds, tuned_on_dev = tune_thresholds(model, dev, progress=progress)
     stage("evaluating")
     card: dict[str, Any] = {
         "model_version": version,
@@ -137,12 +139,12 @@ def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_
                  "dev": str(Path(dev_path).name), "dev_sha256": file_sha256(Path(dev_path)),
                  "train_comments": len(lines), "dev_comments": len(dev)},
         "library_versions": library_versions(),
-        "figures": {"dev": evaluate(model, dev)},
+        "figures": {"dev": evaluate(model, dev, progress=progress)},
     }
     if test_path is not None:
         card["data"]["test"] = str(Path(test_path).name)
         card["data"]["test_sha256"] = file_sha256(Path(test_path))
-        card["figures"]["test"] = evaluate(model, load_corpus(test_path))
+        card["figures"]["test"] = evaluate(model, load_corpus(test_path, progress=progress), progress=progress)
     card["training_seconds"] = round(time.perf_counter() - t0, 1)
     if out_dir is not None:
         stage(f"saving to {out_dir}")
