@@ -187,6 +187,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- select -------------------------------------------------------------------------------
+def cmd_select(args: argparse.Namespace) -> int:
+    """The comments the model is least sure about, as corpus lines for a person to correct."""
+    from training.select import read_pool, select
+
+    if _same_file(args.pool, args.output):
+        _err("--pool and --output are the same file; writing would destroy the pool")
+        return EXIT_USAGE
+    pool = read_pool(args.pool)
+    for n, msg in pool.problems:
+        _err(f"{args.pool}:{n}: {msg}")
+    model = _load_model(args.model)
+    lines = select(model, pool, n=args.n, strategy=args.strategy, progress=args.progress)
+    with _open_out(args.output) as fout:
+        for line in lines:
+            fout.write(json.dumps(line, ensure_ascii=False) + "\n")
+    bad_lines = len({n for n, _ in pool.problems})
+    summary = f"picked {len(lines)} of {len(pool.records)} comments by {args.strategy}"
+    if pool.repeats:
+        summary += f"; {len(pool.repeats)} line(s) repeating an earlier comment left out"
+    if bad_lines:
+        summary += f"; {bad_lines} invalid line(s) skipped (see above)"
+    _err(summary)
+    return EXIT_BAD_INPUT if bad_lines else EXIT_OK
+
+
 # --- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -229,6 +255,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def _progress_flags(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", metavar="DIR", help="also write report.md with plots and the worst errors to DIR")
     _progress_flags(e)
     e.set_defaults(func=cmd_evaluate)
+
+    se = sub.add_parser("select", help="pick the pool comments the model is least sure about, as corpus lines to label")
+    se.add_argument("--pool", required=True, help="JSONL of feedback records (or corpus lines) to choose from")
+    se.add_argument("--n", type=_positive_int, default=100, help="how many comments to pick (default 100)")
+    se.add_argument("--output", help="JSONL file for the picked corpus lines (default: stdout)")
+    se.add_argument("--model", help="model directory (default: the shipped model)")
+    se.add_argument("--strategy", choices=["margin", "verdict", "disagreement"], default="margin",
+                    help="margin: smallest gap between a span's two likeliest labels (default); verdict: strike "
+                         "and keep closest to equally likely; disagreement: one span about the marketplace, "
+                         "another about the product or the seller")
+    _progress_flags(se)
+    se.set_defaults(func=cmd_select)
 
     k = sub.add_parser("keys", help="API keys (stored hashed in the database of DATABASE_URL)")
     ks = k.add_subparsers(dest="keys_command", required=True)
