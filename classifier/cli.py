@@ -1,4 +1,4 @@
-"""The ``feedback-strike`` command line (INTERFACES.md: suggest, serve, train, evaluate; plus data)."""
+"""The ``feedback-strike`` command line (INTERFACES.md: suggest, serve, train, evaluate; plus batch, data, keys)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,10 +26,13 @@ def _open_out(path: str | None) -> IO[str]:
 
 
 def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
-    """``(line_number, text, decode_error)``; undecodable bytes are reported, never crash."""
     buffer = getattr(fh, "buffer", None)
-    source = buffer if buffer is not None else fh
-    for n, raw in enumerate(source, 1):
+    return decode_lines(buffer if buffer is not None else fh)
+
+
+def decode_lines(source: Iterable[bytes | str], first: int = 1) -> Iterator[tuple[int, str | None, str | None]]:
+    """``(line_number, text, decode_error)``; undecodable bytes are reported, never crash."""
+    for n, raw in enumerate(source, first):
         if isinstance(raw, bytes):
             try:
                 yield n, raw.decode("utf-8"), None
@@ -50,19 +53,19 @@ def _load_model(model_dir: str | None) -> Any:
 
 
 # --- suggest ----------------------------------------------------------------------------
-def cmd_suggest(args: argparse.Namespace) -> int:
-    """One verdict per input line, same order.  A bad line gets an error object in its place."""
+def score_lines(model: Any, lines: Iterable[tuple[int, str | None, str | None]], out: IO[str], *,
+                batch_size: int, on_problem: Callable[[int, str, str], None]) -> int:
+    """One verdict per non-blank line, same order; a bad line gets an error object in its place.
+
+    Shared by ``suggest`` and each chunk of ``batch`` so both write the same bytes.  Returns the
+    number of bad lines; ``on_problem(line, field, message)`` hears about each problem.
+    """
     from classifier.records import RecordError, lone_surrogate, parse_record
 
-    if args.input and args.output and Path(args.output).exists() and Path(args.input).exists() \
-            and os.path.samefile(args.input, args.output):
-        _err("--input and --output are the same file; writing would destroy the input")
-        return EXIT_USAGE
-    model = _load_model(args.model)
     bad = 0
     batch: list[tuple[int, Any]] = []  # (line number, parsed record or error dict)
 
-    def flush(out: IO[str]) -> None:
+    def flush() -> None:
         records = [r for _, r in batch if not isinstance(r, dict)]
         verdicts = iter(model.suggest_many(records)) if records else iter(())
         for _, r in batch:
@@ -71,41 +74,84 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         out.flush()
         batch.clear()
 
-    with _open_in(args.input) as fin, _open_out(args.output) as fout:
-        for n, text, decode_error in _lines(fin):
-            problems: list[tuple[str, str]] = []
-            fid = None
-            if decode_error:
-                problems = [("line", decode_error)]
-            elif text is not None and not text.strip():
-                continue
+    for n, text, decode_error in lines:
+        problems: list[tuple[str, str]] = []
+        fid = None
+        if decode_error:
+            problems = [("line", decode_error)]
+        elif text is not None and not text.strip():
+            continue
+        else:
+            try:
+                obj = json.loads(text or "")
+            except json.JSONDecodeError as exc:
+                problems = [("line", f"invalid JSON: {exc.msg} at column {exc.colno}")]
+            except (ValueError, RecursionError) as exc:  # e.g. 5,000-digit numbers, 200,000 nested [
+                problems = [("line", f"unreadable JSON: {type(exc).__name__}")]
             else:
+                fid = obj.get("feedback_id") if isinstance(obj, dict) else None
+                if isinstance(fid, str) and lone_surrogate(fid) is not None:
+                    fid = None
                 try:
-                    obj = json.loads(text or "")
-                except json.JSONDecodeError as exc:
-                    problems = [("line", f"invalid JSON: {exc.msg} at column {exc.colno}")]
-                except (ValueError, RecursionError) as exc:  # e.g. 5,000-digit numbers, 200,000 nested [
-                    problems = [("line", f"unreadable JSON: {type(exc).__name__}")]
-                else:
-                    fid = obj.get("feedback_id") if isinstance(obj, dict) else None
-                    if isinstance(fid, str) and lone_surrogate(fid) is not None:
-                        fid = None
-                    try:
-                        batch.append((n, parse_record(obj)))
-                    except RecordError as exc:
-                        problems = exc.problems
-            if problems:
-                bad += 1
-                for fld, msg in problems:
-                    _err(f"line {n}: {fld}: {msg}")
-                batch.append((n, {"feedback_id": fid if isinstance(fid, str) else None, "verdict": None,
-                                  "error": {"line": n, "problems": [{"field": f, "message": m}
-                                                                    for f, m in problems]}}))
-            if len(batch) >= args.batch_size:
-                flush(fout)
-        flush(fout)
+                    batch.append((n, parse_record(obj)))
+                except RecordError as exc:
+                    problems = exc.problems
+        if problems:
+            bad += 1
+            for fld, msg in problems:
+                on_problem(n, fld, msg)
+            batch.append((n, {"feedback_id": fid if isinstance(fid, str) else None, "verdict": None,
+                              "error": {"line": n, "problems": [{"field": f, "message": m}
+                                                                for f, m in problems]}}))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return bad
+
+
+def _report_problem(n: int, fld: str, msg: str) -> None:
+    _err(f"line {n}: {fld}: {msg}")
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    return bool(a and b and Path(a).exists() and Path(b).exists() and os.path.samefile(a, b))
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    """One verdict per input line, same order.  A bad line gets an error object in its place."""
+    if _same_file(args.input, args.output):
+        _err("--input and --output are the same file; writing would destroy the input")
+        return EXIT_USAGE
+    model = _load_model(args.model)
+    with _open_in(args.input) as fin, _open_out(args.output) as fout:
+        bad = score_lines(model, _lines(fin), fout, batch_size=args.batch_size, on_problem=_report_problem)
     if bad:
         _err(f"{bad} line(s) could not be scored (see above); their output lines carry an 'error' object")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+# --- batch --------------------------------------------------------------------------------
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``suggest`` for files larger than memory, in chunks on a Dask cluster, resumable."""
+    from classifier.artifact import ModelIntegrityError
+    from classifier.batch import BatchError, run_batch
+
+    if _same_file(args.input, args.output):
+        _err("--input and --output are the same file; writing would destroy the input")
+        return EXIT_USAGE
+    try:
+        result = run_batch(args.input, args.output, scheduler=args.scheduler, chunk_size=args.chunk_size,
+                           workers=args.workers, model_dir=args.model, restart=args.restart,
+                           batch_size=args.batch_size, on_problem=_report_problem, log=_err)
+    except ModelIntegrityError as exc:
+        _err(f"cannot load model: {exc}")
+        return EXIT_MODEL
+    except BatchError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if result.bad:
+        _err(f"{result.bad} line(s) could not be scored (see above); their output lines carry an 'error' object")
         return EXIT_BAD_INPUT
     return EXIT_OK
 
@@ -232,6 +278,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feedback-strike", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -242,6 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model directory (default: the shipped model)")
     s.add_argument("--batch-size", type=int, default=1024, help="records scored per batch (default 1024)")
     s.set_defaults(func=cmd_suggest)
+
+    ba = sub.add_parser("batch", help="suggest for files larger than memory on a Dask cluster (resumable)")
+    ba.add_argument("--input", required=True, help="JSONL file of feedback records (a file: it is read by ranges)")
+    ba.add_argument("--output", required=True, help="JSONL file for verdicts; chunks go to OUTPUT.parts/ meanwhile")
+    ba.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local "
+                                        "cluster on this machine)")
+    ba.add_argument("--workers", type=_positive, help="local cluster only: worker processes (default: one per core)")
+    ba.add_argument("--chunk-size", type=_positive, default=10_000, help="input lines per chunk (default 10,000)")
+    ba.add_argument("--restart", action="store_true",
+                    help="discard chunks left by an earlier run of another input, chunk size or model")
+    ba.add_argument("--model", help="model directory (default: the shipped model); the same path on every worker")
+    ba.add_argument("--batch-size", type=_positive, default=1024, help="records scored per batch (default 1024)")
+    ba.set_defaults(func=cmd_batch)
 
     d = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     v = d.add_parser("validate", help="check corpus lines: offsets, overlaps, labels, gold verdicts")
