@@ -150,6 +150,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except BatchError as exc:
         _err(str(exc))
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted; the chunks written so far are kept: run the same command again to resume")
+        return 130
     if result.bad:
         _err(f"{result.bad} line(s) could not be scored (see above); their output lines carry an 'error' object")
         return EXIT_BAD_INPUT
