@@ -245,8 +245,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging()
     # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
+    # With --workers, uvicorn's parent kills a worker that misses a 5 s health ping; a worker still
+    # starting on a busy machine can (it was seen restarting workers in a loop), hence 30 s.
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info", access_log=False)
+                loop="uvloop", http="httptools", log_level="info", access_log=False, timeout_worker_healthcheck=30)
     return EXIT_OK
 
 
