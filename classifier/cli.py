@@ -1,4 +1,4 @@
-"""The ``feedback-strike`` command line (INTERFACES.md: suggest, serve, train, evaluate; plus data)."""
+"""The ``feedback-strike`` command line (INTERFACES.md: suggest, serve, train, evaluate; plus batch, data, keys)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
@@ -40,25 +40,23 @@ def _load_model(model_dir: str | None) -> Any:
 
 
 # --- suggest ----------------------------------------------------------------------------
-def _same_file(a: str | None, b: str | None) -> bool:
-    return bool(a and b and a != "-" and b != "-" and Path(a).exists() and Path(b).exists() and os.path.samefile(a, b))
+def score_lines(model: Any, lines: Iterable[tuple[int, bytes | str]], out: IO[str], *, batch_size: int,
+                on_problem: Callable[[int, str, str], None], on_flush: Callable[[int], object] | None = None) -> int:
+    """One verdict per non-blank line, same order; a bad line gets an error object in its place.
 
-
-def cmd_suggest(args: argparse.Namespace) -> int:
-    """One verdict per input line, same order.  A bad line gets an error object in its place."""
+    ``lines`` are ``(line number, raw line)``, read by :func:`classifier.jsonl.parse_line` like every
+    other reader.  Shared by ``suggest`` and each chunk of ``batch`` so both write the same bytes.
+    Returns the number of bad lines; ``on_problem(line, field, message)`` hears about each problem and
+    ``on_flush(bytes)`` about the input consumed by each batch written.
+    """
     from classifier.jsonl import parse_line
     from classifier.records import RecordError, lone_surrogate, parse_record
-    from training.progress import progress_bar
 
-    if _same_file(args.input, args.output):
-        _err("--input and --output are the same file; writing would destroy the input")
-        return EXIT_USAGE
-    model = _load_model(args.model)
     bad = 0
     batch: list[tuple[int, Any]] = []  # (line number, parsed record or error dict)
     batch_bytes = 0
 
-    def flush(out: IO[str]) -> None:
+    def flush() -> None:
         nonlocal batch_bytes
         records = [r for _, r in batch if not isinstance(r, dict)]
         verdicts = iter(model.suggest_many(records)) if records else iter(())
@@ -67,44 +65,93 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         out.flush()
         batch.clear()
-        bar.update(batch_bytes)
+        if on_flush is not None:
+            on_flush(batch_bytes)
         batch_bytes = 0
 
+    for n, raw in lines:
+        batch_bytes += len(raw)
+        line = parse_line(n, raw)
+        if line is None:
+            continue
+        problems: list[tuple[str, str]] = []
+        fid = None
+        if line.error:
+            problems = [("line", line.error)]
+        else:
+            obj = line.value
+            fid = obj.get("feedback_id") if isinstance(obj, dict) else None
+            if isinstance(fid, str) and lone_surrogate(fid) is not None:
+                fid = None
+            try:
+                batch.append((n, parse_record(obj)))
+            except RecordError as exc:
+                problems = exc.problems
+        if problems:
+            bad += 1
+            for fld, msg in problems:
+                on_problem(n, fld, msg)
+            batch.append((n, {"feedback_id": fid if isinstance(fid, str) else None, "verdict": None,
+                              "error": {"line": n, "problems": [{"field": f, "message": m}
+                                                                for f, m in problems]}}))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return bad
+
+
+def _report_problem(n: int, fld: str, msg: str) -> None:
+    _err(f"line {n}: {fld}: {msg}")
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    return bool(a and b and a != "-" and b != "-" and Path(a).exists() and Path(b).exists() and os.path.samefile(a, b))
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    """One verdict per input line, same order.  A bad line gets an error object in its place."""
+    from training.progress import progress_bar
+
+    if _same_file(args.input, args.output):
+        _err("--input and --output are the same file; writing would destroy the input")
+        return EXIT_USAGE
+    model = _load_model(args.model)
     with _open_in(args.input) as fin, _open_out(args.output) as fout:
         source = getattr(fin, "buffer", fin)  # bytes: each line is decoded (and may fail) on its own
         size = os.fstat(fin.fileno()).st_size if args.input and args.input != "-" else None
-        bar = progress_bar(total=size, desc="suggest", unit="B", unit_scale=True, enabled=args.progress)
-        for n, raw in enumerate(source, 1):
-            batch_bytes += len(raw)
-            line = parse_line(n, raw)
-            if line is None:
-                continue
-            problems: list[tuple[str, str]] = []
-            fid = None
-            if line.error:
-                problems = [("line", line.error)]
-            else:
-                obj = line.value
-                fid = obj.get("feedback_id") if isinstance(obj, dict) else None
-                if isinstance(fid, str) and lone_surrogate(fid) is not None:
-                    fid = None
-                try:
-                    batch.append((n, parse_record(obj)))
-                except RecordError as exc:
-                    problems = exc.problems
-            if problems:
-                bad += 1
-                for fld, msg in problems:
-                    _err(f"line {n}: {fld}: {msg}")
-                batch.append((n, {"feedback_id": fid if isinstance(fid, str) else None, "verdict": None,
-                                  "error": {"line": n, "problems": [{"field": f, "message": m}
-                                                                    for f, m in problems]}}))
-            if len(batch) >= args.batch_size:
-                flush(fout)
-        flush(fout)
-        bar.close()
+        with progress_bar(total=size, desc="suggest", unit="B", unit_scale=True, enabled=args.progress) as bar:
+            bad = score_lines(model, enumerate(source, 1), fout, batch_size=args.batch_size,
+                              on_problem=_report_problem, on_flush=bar.update)
     if bad:
         _err(f"{bad} line(s) could not be scored (see above); their output lines carry an 'error' object")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+# --- batch --------------------------------------------------------------------------------
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``suggest`` for files larger than memory, in chunks on a Dask cluster, resumable."""
+    from classifier.artifact import ModelIntegrityError
+    from classifier.batch import BatchError, run_batch
+
+    if _same_file(args.input, args.output):
+        _err("--input and --output are the same file; writing would destroy the input")
+        return EXIT_USAGE
+    try:
+        result = run_batch(args.input, args.output, scheduler=args.scheduler, chunk_size=args.chunk_size,
+                           workers=args.workers, model_dir=args.model, restart=args.restart,
+                           batch_size=args.batch_size, on_problem=_report_problem, log=_err)
+    except ModelIntegrityError as exc:
+        _err(f"cannot load model: {exc}")
+        return EXIT_MODEL
+    except BatchError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted; the chunks written so far are kept: run the same command again to resume")
+        return 130
+    if result.bad:
+        _err(f"{result.bad} line(s) could not be scored (see above); their output lines carry an 'error' object")
         return EXIT_BAD_INPUT
     return EXIT_OK
 
@@ -221,8 +268,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging()
     # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
+    # With --workers, uvicorn's parent kills a worker that misses a 5 s health ping; a worker still
+    # starting on a busy machine can (it was seen restarting workers in a loop), hence 30 s.
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info", access_log=False)
+                loop="uvloop", http="httptools", log_level="info", access_log=False, timeout_worker_healthcheck=30)
     return EXIT_OK
 
 
@@ -276,6 +325,13 @@ def _progress_flags(parser: argparse.ArgumentParser) -> None:
                        help="never draw progress bars (default: only when stderr is a terminal and CI is unset)")
 
 
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feedback-strike", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -287,6 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=1024, help="records scored per batch (default 1024)")
     _progress_flags(s)
     s.set_defaults(func=cmd_suggest)
+
+    ba = sub.add_parser("batch", help="suggest for files larger than memory on a Dask cluster (resumable)")
+    ba.add_argument("--input", required=True, help="JSONL file of feedback records (a file: it is read by ranges)")
+    ba.add_argument("--output", required=True, help="JSONL file for verdicts; chunks go to OUTPUT.parts/ meanwhile")
+    ba.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local "
+                                        "cluster on this machine)")
+    ba.add_argument("--workers", type=_positive, help="local cluster only: worker processes (default: one per core)")
+    ba.add_argument("--chunk-size", type=_positive, default=10_000, help="input lines per chunk (default 10,000)")
+    ba.add_argument("--restart", action="store_true",
+                    help="discard chunks left by an earlier run of another input, chunk size or model")
+    ba.add_argument("--model", help="model directory (default: the shipped model); the same path on every worker")
+    ba.add_argument("--batch-size", type=_positive, default=1024, help="records scored per batch (default 1024)")
+    ba.set_defaults(func=cmd_batch)
 
     d = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     v = d.add_parser("validate", help="check corpus lines: offsets, overlaps, labels, gold verdicts")

@@ -19,7 +19,7 @@ from classifier.artifact import load_model
 from service import crud, observability
 from service.auth import hash_key
 from service.config import Settings
-from service.db import make_engine, migrate, session_factory, transaction
+from service.db import BOOTSTRAP_LOCK, make_engine, migrate, session_factory, take_turns, transaction
 from service.limits import BodyLimit
 from service.routes import docs, feedback, health, review, strike_requests, verdicts
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bootstrap_key_hashes = tuple(hash_key(k) for k in settings.key_set())
         if not settings.key_set():
             with transaction(app.state.sessions) as session:
+                take_turns(session, BOOTSTRAP_LOCK)  # replicas starting together create one key, not one each
                 if crud.count_keys(session=session) == 0:
                     _, key = crud.create_key(session=session, role="admin", name="first-admin")
                     # Printed once to the console that started the server, never to the logs.

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK, BOOTSTRAP_LOCK = 7261983451, 7261983452
 
 
 def make_engine(url: str) -> Engine:
@@ -38,15 +39,31 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Replicas starting together migrate one at a time; the lock ends with the transaction.
-            conn.execute(text("SELECT pg_advisory_xact_lock(7261983451)"))
+        # Replicas (or `serve --workers N`) starting together migrate one at a time; the lock ends with
+        # the transaction.  Without it two processes both create alembic_version on a new SQLite file.
+        _take_turns(conn, MIGRATION_LOCK)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def take_turns(session: Session, lock_id: int) -> None:
+    """Hold a lock until the transaction ends, so replicas run a check-then-insert one at a time.
+
+    Call it first in the transaction.  PostgreSQL: a transaction-scoped advisory lock.  SQLite: its one
+    write lock, taken now (Python's sqlite3 would otherwise begin only at the insert, after the check).
+    """
+    _take_turns(session.connection(), lock_id)
+
+
+def _take_turns(conn: Connection, lock_id: int) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -17,11 +24,9 @@ ADMIN_KEY = "bootstrap-admin-key-for-tests"
 PG_SERVER = os.environ.get("FEEDBACK_STRIKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/feedback-strike.db"
-        return
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty database on the local PostgreSQL server, dropped afterwards (even with clients connected)."""
     if os.environ.get("FEEDBACK_STRIKE_SKIP_POSTGRES") == "1":
         pytest.skip("FEEDBACK_STRIKE_SKIP_POSTGRES=1: told to skip PostgreSQL")
     import psycopg
@@ -29,9 +34,20 @@ def db_url(request, tmp_path):
     name = "fs_test_" + uuid.uuid4().hex[:12]
     with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield PG_SERVER + name
-    with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    try:
+        yield PG_SERVER + name
+    finally:
+        with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/feedback-strike.db"
+        return
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -47,3 +63,26 @@ def new_key(client: TestClient, role: str, seller_id: str | None = None) -> dict
     with transaction(client.app.state.sessions) as session:
         _, key = crud.create_key(session=session, role=role, name=f"test-{role}", seller_id=seller_id)
     return {"X-API-Key": key}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(base: str, proc: subprocess.Popen, seconds: float = 60, log: Path | None = None) -> None:
+    """Poll /readyz; on failure say why, with the end of the server's output when it goes to ``log``."""
+    deadline = time.monotonic() + seconds
+    tail = (lambda: "\n" + log.read_text(errors="replace")[-3000:]) if log is not None else (lambda: "")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}{tail()}")
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"the server did not become ready within {seconds} s{tail()}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.test_real_server import free_port, wait_ready
+from tests.service.conftest import free_port, wait_ready
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ADMIN = "browser-admin-key"
