@@ -156,29 +156,40 @@ class ClauseSegmenter:
 
     # -- inference -------------------------------------------------------------
     def segment(self, comment: str, doc: Doc | None = None) -> list[Span]:
+        return self.segment_levels(comment, doc)[0]
+
+    def segment_levels(self, comment: str, doc: Doc | None = None,
+                       margins: Sequence[float] = (0.0,)) -> list[list[Span]]:
+        """The comment's spans once per margin, from one scoring pass.  Margin 0 is the trained
+        cut; a positive margin cuts wherever the boundary score is above ``-margin``, giving finer
+        pieces (each inside one span of the margin-0 cut only when the margins nest, which callers
+        must not assume)."""
         doc = doc if doc is not None else make_doc(comment)
         words = word_offsets(doc, comment)
         if not words:
-            return []
+            return [[] for _ in margins]
         toks = [fold(w) for _, _, w in words]
         kinds = [_kind(w) for _, _, w in words]
-        starts = self._starts(comment, words, toks, kinds)
-        spans = []
-        for a, b in zip(starts, starts[1:], strict=False):
-            start, end = words[a][0], words[b - 1][1]
-            spans.append(Span(start, end, comment[start:end]))
-        return spans
+        out = []
+        for starts in self._starts(comment, words, toks, kinds, margins):
+            spans = []
+            for a, b in zip(starts, starts[1:], strict=False):
+                start, end = words[a][0], words[b - 1][1]
+                spans.append(Span(start, end, comment[start:end]))
+            out.append(spans)
+        return out
 
-    def _starts(self, comment: str, words: list[tuple[int, int, str]], toks: list[str], kinds: list[str]) -> list[int]:
-        """Indices of the words that start a span, plus ``len(words)`` as the end."""
+    def _starts(self, comment: str, words: list[tuple[int, int, str]], toks: list[str], kinds: list[str],
+                margins: Sequence[float] = (0.0,)) -> list[list[int]]:
+        """Per margin: the indices of the words that start a span, plus ``len(words)`` as the end."""
         n = len(words)
-        starts = [0]
         if self.weights is None:
+            starts = [0]
             for i in range(1, n):
                 if breaks_line(comment[words[i - 1][1] : words[i][0]]) or _rule_boundary(kinds, toks, i):
                     starts.append(i)
             starts.append(n)
-            return starts
+            return [starts for _ in margins]
         # The same sum as :meth:`score`: every term that does not depend on the previous
         # boundary is computed for all positions at once; only "since" is sequential.
         g = self.weights.get
@@ -207,15 +218,18 @@ class ClauseSegmenter:
                 e += rule_w
             extra[i] = e
         scores = (base + np.array(extra)).tolist()
-        last = 0
-        for i in range(1, n):
-            new_line = breaks_line(comment[words[i - 1][1] : words[i][0]])
-            can_start = kinds[i] not in ("END", "COMMA")  # a point never starts with a full stop or a comma
-            if new_line or (can_start and scores[i] + since_w[min(i - last, 12)] > 0.0):
-                starts.append(i)
-                last = i
-        starts.append(n)
-        return starts
+        new_line = [i > 0 and breaks_line(comment[words[i - 1][1] : words[i][0]]) for i in range(n)]
+        can_start = [k not in ("END", "COMMA") for k in kinds]  # a point never starts with a full stop or a comma
+        cuts = []
+        for margin in margins:
+            starts, last = [0], 0
+            for i in range(1, n):
+                if new_line[i] or (can_start[i] and scores[i] + since_w[min(i - last, 12)] > -margin):
+                    starts.append(i)
+                    last = i
+            starts.append(n)
+            cuts.append(starts)
+        return cuts
 
     def _pair_weights(self, a: str, b: str) -> tuple[float, float]:
         """Weights of "p1|w=a|b" (b follows a) and "w|n1=a|b" (a is followed by b), cached per pair."""

@@ -197,3 +197,18 @@ def test_any_valid_record_gets_a_well_formed_verdict(shipped_model, comment, rat
     assert v.language in ("sv", "en", "mixed") and v.verdict in ("strike", "keep", "needs_review")
     if rating >= 3 or channel != "AFN" or mcf:
         assert v.verdict == "keep"
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, st.floats(0.0, 4.0))
+def test_finer_cuts_keep_the_invariants(segmenter, comment, margin):
+    """The second look's finer cuts obey the same rules; margin 0 is the ordinary cut."""
+    coarse, fine = segmenter.segment_levels(comment, None, (0.0, margin))
+    assert coarse == segmenter.segment(comment)
+    check_invariants(comment, fine)
+
+
+def test_a_positive_margin_cuts_a_run_on_finer(segmenter):
+    comment = "paketet kom sent och kartongen var blöt men kundtjänst hjälpte mig fort och sen kom nästa paket"
+    coarse, fine = segmenter.segment_levels(comment, None, (0.0, 3.0))
+    assert len(fine) > len(coarse)
