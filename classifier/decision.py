@@ -68,11 +68,14 @@ class Thresholds:
 
     strike_max_blocking: a strike needs every span's blocking probability at or below this.
     keep_min_blocking: a keep that rests on blocking spans needs one of them at or above this.
-    Both are tuned on the dev split (see ``training.tune``); 1.0 / 0.0 disable review.
+    strike_max_doubt: a strike needs the comment's doubt (the chance that it holds a product or
+    seller point that no span shows, from the model's second look) at or below this.
+    All are tuned on the dev split (``training.train.tune_thresholds``); 1.0 / 0.0 / 1.0 disable review.
     """
 
     strike_max_blocking: float = 1.0
     keep_min_blocking: float = 0.0
+    strike_max_doubt: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ def decide(
     *,
     language: str,
     thresholds: Thresholds = Thresholds(),
+    doubt: float = 0.0,
 ) -> Decision:
-    """Apply the policy to labelled spans.  ``language`` picks the note (``sv`` or ``en``)."""
+    """Apply the policy to labelled spans.  ``language`` picks the note (``sv`` or ``en``);
+    ``doubt`` is the model's comment-level chance that a blocker hides in the spans (0 for gold)."""
     # 1. Only negative ratings can be struck.
     if order.rating >= 3:
         return Decision("keep", (Reason("not_negative", f"rating {order.rating} is not negative (1-2)"),))
@@ -136,17 +141,15 @@ def decide(
         return Decision("keep", (Reason("nothing_attributable", "no span is about delivery or customer service"),))
     # 5. Every span is marketplace-attributable or `other`: strike, unless a span might be a blocker.
     doubtful = [(i, s) for i, s in enumerate(spans, 1) if s.blocking_probability > thresholds.strike_max_blocking]
-    if doubtful:
-        return Decision(
-            "needs_review",
-            tuple(
-                Reason(
-                    "low_confidence",
-                    f"span {i} may be about the product or the seller ({s.blocking_probability:.2f})",
-                )
-                for i, s in doubtful
-            ),
-        )
+    reasons = tuple(
+        Reason("low_confidence", f"span {i} may be about the product or the seller ({s.blocking_probability:.2f})")
+        for i, s in doubtful
+    )
+    if doubt > thresholds.strike_max_doubt:
+        reasons += (Reason("low_confidence", f"the comment may hold a point about the product or the seller "
+                                             f"that no span shows ({doubt:.2f})"),)
+    if reasons:
+        return Decision("needs_review", reasons)
     labels = sorted({s.label for _, s in marketplace})
     return Decision(
         "strike",

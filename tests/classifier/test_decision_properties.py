@@ -137,3 +137,14 @@ def test_a_struck_comment_gets_the_note_in_its_own_language(shipped_model, case)
             assert v.note == NOTES[v.language]
     else:
         assert v.note is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(order=orders, ss=spans, doubt=st.floats(0, 1), limit=st.floats(0, 1))
+def test_doubt_only_ever_turns_a_strike_into_review(order, ss, doubt, limit):
+    plain = decide(order, ss, language="en").verdict
+    doubtful = decide(order, ss, language="en", thresholds=Thresholds(strike_max_doubt=limit), doubt=doubt).verdict
+    if plain == "strike":
+        assert doubtful == ("needs_review" if doubt > limit else "strike")
+    else:
+        assert doubtful == plain
