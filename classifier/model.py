@@ -103,13 +103,20 @@ def _as_items(X: Any) -> list[tuple[str, str, str]]:
     return items
 
 
-def with_context(span_texts: Sequence[str]) -> list[tuple[str, str, str]]:
-    """Items for the spans of one comment, each with its neighbours as context."""
-    n = len(span_texts)
-    return [
-        (t, span_texts[i - 1] if i > 0 else "", span_texts[i + 1] if i + 1 < n else "")
-        for i, t in enumerate(span_texts)
-    ]
+CONTEXT_SCOPES = ("neighbours", "comment")
+
+
+def with_context(span_texts: Sequence[str], scope: str = "comment") -> list[tuple[str, str, str]]:
+    """Items for the spans of one comment, each with its context: the spans right before and after it
+    (``neighbours``), or everything before and everything after it (``comment``: what a comment is
+    about overall decides many short or vague spans, "Plant is half dead." after a crushed-box story)."""
+    if scope == "neighbours":
+        n = len(span_texts)
+        return [(t, span_texts[i - 1] if i > 0 else "", span_texts[i + 1] if i + 1 < n else "")
+                for i, t in enumerate(span_texts)]
+    if scope != "comment":
+        raise ValueError(f"context scope must be one of {CONTEXT_SCOPES}, not {scope!r}")
+    return [(t, " ".join(span_texts[:i]), " ".join(span_texts[i + 1 :])) for i, t in enumerate(span_texts)]
 
 
 def _two_columns(z: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from sklearn import config_context
 
-from classifier.decision import BLOCKING_LABELS, OrderFacts, ScoredSpan, Thresholds, decide
+from classifier.decision import BLOCKING_LABELS, MARKETPLACE_LABELS, OrderFacts, ScoredSpan, Thresholds, decide
+from classifier.gate import FEATURES as GATE_FEATURES
+from classifier.gate import FINE_MARGINS, DoubtGate, gate_features
 from classifier.langid import LanguageGuess, LanguageIdentifier
 from classifier.model import SpanClassifier, with_context
 from classifier.records import FeedbackRecord, ReasonOut, SpanOut, SuggestedVerdict, parse_record
@@ -25,40 +27,115 @@ class Analysis:
     spans: list[Span]
     language: LanguageGuess
     proba: np.ndarray  # (n_spans, n_labels), columns in ``classes``
+    # The gate's doubt that a blocker hides in a comment that looks strikeable (0 when not looked at).
+    doubt: float = 0.0
 
 
 class FeedbackModel:
     """Everything a verdict needs: segmenter, language identifier, span classifier, thresholds."""
 
+    gate: DoubtGate | None = None  # the second look (classifier.gate); None: no second look
+    context_scope: str = "neighbours"  # what the span model sees around a span (classifier.model.with_context)
+
     def __init__(self, *, segmenter: ClauseSegmenter, langid: LanguageIdentifier, span_classifier: SpanClassifier,
-                 thresholds: Thresholds, version: str) -> None:
+                 thresholds: Thresholds, version: str, gate: DoubtGate | None = None,
+                 context_scope: str = "comment") -> None:
         self.segmenter = segmenter
         self.langid = langid
         self.span_classifier = span_classifier
         self.thresholds = thresholds
         self.version = version
+        self.gate = gate
+        self.context_scope = context_scope
 
     @property
     def classes(self) -> list[str]:
-        return [str(c) for c in self.span_classifier.classes_]
+        return list(self._columns()[0])
+
+    def _columns(self) -> tuple[tuple[str, ...], list[int]]:
+        """The span model's labels and the columns of the blocking ones (looked up once per model)."""
+        cached = self.__dict__.get("_columns_cache")
+        if cached is None or cached[2] is not self.span_classifier:
+            labels = tuple(str(c) for c in self.span_classifier.classes_)
+            cached = (labels, [j for j, c in enumerate(labels) if c in BLOCKING_LABELS], self.span_classifier)
+            self.__dict__["_columns_cache"] = cached
+        return cached[0], cached[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_columns_cache", None)
+        return state
 
     # -- reading comments ----------------------------------------------------------
-    def analyze_many(self, comments: Sequence[str]) -> list[Analysis]:
-        """Segment, identify the language of and label every span of each comment."""
-        per_comment = []
+    def analyze_many(self, comments: Sequence[str], eligible: Sequence[bool] | None = None) -> list[Analysis]:
+        """Segment, identify the language of and label every span of each comment.
+
+        A comment that could be struck (``eligible``, default all; no span labelled a blocker, some
+        span about the marketplace) gets a second look: its doubt (:mod:`classifier.gate`).
+        """
+        margins = (0.0, *FINE_MARGINS) if self.gate is not None else (0.0,)
+        levels, per_comment = [], []
         items: list[tuple[str, str, str]] = []
         for comment in comments:
-            spans = self.segmenter.segment(comment, make_doc(comment))
-            texts = [s.text for s in spans]
-            per_comment.append((spans, self.langid.identify(texts)))
-            items.extend(with_context(texts))
-        with config_context(assume_finite=True, skip_parameter_validation=True):
-            proba = self.span_classifier.predict_proba(items) if items else np.zeros((0, len(self.classes)))
+            cuts = self.segmenter.segment_levels(comment, make_doc(comment), margins)
+            texts = [s.text for s in cuts[0]]
+            levels.append(cuts)
+            per_comment.append((cuts[0], self.langid.identify(texts)))
+            items.extend(with_context(texts, self.context_scope))
+        proba = self._proba(items)
         out, k = [], 0
         for spans, lang in per_comment:
             out.append(Analysis(spans, lang, proba[k : k + len(spans)]))
             k += len(spans)
+        if self.gate is not None:
+            todo = [i for i, a in enumerate(out) if (eligible is None or eligible[i]) and self.could_strike(a)]
+            for i, doubt in zip(todo, self.doubts([out[i] for i in todo], [levels[i] for i in todo],
+                                                  [comments[i] for i in todo]), strict=True):
+                out[i].doubt = doubt
         return out
+
+    def could_strike(self, analysis: Analysis) -> bool:
+        """No span labelled a blocker and some span about delivery or service."""
+        classes = self._columns()[0]
+        labels = {classes[j] for j in analysis.proba.argmax(axis=1)} if len(analysis.spans) else set()
+        return not labels & BLOCKING_LABELS and bool(labels & MARKETPLACE_LABELS)
+
+    def gate_features(self, analyses: Sequence[Analysis], levels: Sequence[Sequence[Sequence[Span]]],
+                      comments: Sequence[str]) -> np.ndarray:
+        """The gate's features for each comment (the second look: finer cuts and no context)."""
+        classes, blocking = self._columns()
+        other = classes.index("other")
+        items: list[tuple[str, str, str]] = []
+        for a, cuts in zip(analyses, levels, strict=True):
+            for cut in cuts[1:]:
+                items.extend(with_context([s.text for s in cut], self.context_scope))
+            items.extend((s.text, "", "") for s in a.spans)
+        extra = self._proba(items)[:, blocking].sum(axis=1)
+        rows, k = [], 0
+        for a, cuts, comment in zip(analyses, levels, comments, strict=True):
+            pieces = []
+            for cut in cuts[1:]:
+                pieces.append(extra[k : k + len(cut)])
+                k += len(cut)
+            no_context = extra[k : k + len(a.spans)]
+            k += len(a.spans)
+            rows.append(gate_features(a.proba[:, blocking].sum(axis=1), a.proba.max(axis=1), a.proba[:, other],
+                                      pieces, no_context, len(comment)))
+        return np.array(rows).reshape(len(rows), len(GATE_FEATURES))
+
+    def doubts(self, analyses: Sequence[Analysis], levels: Sequence[Sequence[Sequence[Span]]],
+               comments: Sequence[str]) -> list[float]:
+        if self.gate is None or not analyses:
+            return [0.0] * len(analyses)
+        return [float(d) for d in self.gate.predict(self.gate_features(analyses, levels, comments))]
+
+    def _proba(self, items: list[tuple[str, str, str]]) -> np.ndarray:
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            return self.span_classifier.predict_proba(items) if items else np.zeros((0, len(self.classes)))
+
+    def span_items(self, span_texts: Sequence[str]) -> list[tuple[str, str, str]]:
+        """The span model's input for the spans of one comment."""
+        return with_context(span_texts, self.context_scope)
 
     def predict_span_labels(self, items: list[tuple[str, str, str]]) -> list[str]:
         """Labels for spans given with their neighbours (for evaluation on gold spans)."""
@@ -66,8 +143,7 @@ class FeedbackModel:
             return [str(x) for x in self.span_classifier.predict(items)] if items else []
 
     def score_spans(self, analysis: Analysis) -> tuple[ScoredSpan, ...]:
-        classes = self.classes
-        blocking_cols = [j for j, c in enumerate(classes) if c in BLOCKING_LABELS]
+        classes, blocking_cols = self._columns()
         scored = []
         for span, p in zip(analysis.spans, analysis.proba, strict=True):
             j = int(np.argmax(p))
@@ -79,7 +155,8 @@ class FeedbackModel:
     def _verdict(self, record: FeedbackRecord, analysis: Analysis, thresholds: Thresholds) -> SuggestedVerdict:
         spans = self.score_spans(analysis)
         order = OrderFacts(record.rating, record.fulfillment_channel, record.shipped_via_mcf)
-        decision = decide(order, spans, language=analysis.language.dominant, thresholds=thresholds)
+        decision = decide(order, spans, language=analysis.language.dominant, thresholds=thresholds,
+                          doubt=analysis.doubt)
         return SuggestedVerdict(
             feedback_id=record.feedback_id,
             verdict=decision.verdict,
@@ -102,7 +179,8 @@ class FeedbackModel:
         out: list[SuggestedVerdict] = []
         for i in range(0, len(parsed), CHUNK):
             chunk = parsed[i : i + CHUNK]
-            out.extend(self.verdicts(chunk, self.analyze_many([r.comment for r in chunk]), thresholds))
+            eligible = [r.rating <= 2 and r.fulfillment_channel == "AFN" and not r.shipped_via_mcf for r in chunk]
+            out.extend(self.verdicts(chunk, self.analyze_many([r.comment for r in chunk], eligible), thresholds))
         return out
 
     def suggest(self, record: Any) -> SuggestedVerdict:

@@ -146,7 +146,8 @@ def load_corpus(path: str | Path, *, progress: bool | None = None) -> list[dict[
     return [obj for _, obj in good]
 
 
-def span_items(lines: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[str]]:
+def span_items(lines: Sequence[dict[str, Any]],
+               scope: str = "comment") -> tuple[list[tuple[str, str, str]], list[str]]:
     """Gold spans with their neighbours as context (the span model's input), and their labels."""
     from classifier.model import with_context
 
@@ -154,7 +155,7 @@ def span_items(lines: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str, st
     labels: list[str] = []
     for line in lines:
         texts = [line["comment"][s["start"] : s["end"]] for s in line["spans"]]
-        items.extend(with_context(texts))
+        items.extend(with_context(texts, scope))
         labels.extend(s["label"] for s in line["spans"])
     return items, labels
 

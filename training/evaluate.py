@@ -97,7 +97,7 @@ def evaluate(model: Suggests, lines: Sequence[dict[str, Any]],
     gold_sets = [{s["label"] for s in line["spans"]} for line in lines]
     pred_sets = [{s.label for s in v.spans} for v in verdicts]
 
-    items, gold_span_labels = span_items(lines)
+    items, gold_span_labels = span_items(lines, getattr(model, "context_scope", "comment"))
     pred_span_labels = model.predict_span_labels(items)
     p, r, f, sup = precision_recall_fscore_support(gold_span_labels, pred_span_labels, labels=list(LABELS),
                                                    zero_division=0)

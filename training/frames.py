@@ -32,12 +32,13 @@ def comments_frame(lines: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*ORDER_COLUMNS, "comment", "labels", "n_spans", "source"])
 
 
-def spans_frame(lines: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per gold span, with its neighbours' text (the span model's context) and the order facts."""
+def spans_frame(lines: Sequence[dict[str, Any]], scope: str = "comment") -> pd.DataFrame:
+    """One row per gold span, with its context (``classifier.model.with_context``: the text before and
+    after it) and the order facts."""
     rows = []
     for line in lines:
         texts = [line["comment"][s["start"] : s["end"]] for s in line["spans"]]
-        for i, ((text, prev, nxt), s) in enumerate(zip(with_context(texts), line["spans"], strict=True)):
+        for i, ((text, prev, nxt), s) in enumerate(zip(with_context(texts, scope), line["spans"], strict=True)):
             rows.append({**{c: line.get(c) for c in ORDER_COLUMNS}, "span_index": i, "start": s["start"],
                          "end": s["end"], "text": text, "prev_text": prev, "next_text": nxt, "label": s["label"],
                          "source": line.get("source", "")})

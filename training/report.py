@@ -9,12 +9,13 @@ are never written.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from classifier.decision import ASPECT_LABELS, Thresholds
+from classifier.decision import ASPECT_LABELS
 from classifier.pipeline import Analysis, FeedbackModel
 from classifier.records import parse_record
 from training.evaluate import STEP, evaluate, verdict_scores
@@ -22,6 +23,12 @@ from training.progress import progress_bar
 
 SHORT = {"amazon_delivery": "delivery", "amazon_service": "service", "product_condition": "product",
          "seller_service": "seller", "other": "other"}
+
+
+def strike_knob(model: FeedbackModel) -> str:
+    """The threshold that trades recall against false strikes: the gate's doubt when the model has
+    a gate, else the spans' blocking probability."""
+    return "strike_max_doubt" if model.gate is not None else "strike_max_blocking"
 
 
 def analyze_all(model: FeedbackModel, comments: Sequence[str], *, desc: str = "reading comments",
@@ -39,20 +46,21 @@ def threshold_curve(model: FeedbackModel, lines: Sequence[dict[str, Any]],
                     grid: Sequence[float] = tuple(np.round(np.arange(0.02, 1.0, 0.02), 2)),
                     analyses: Sequence[Analysis] | None = None, *,
                     progress: bool | None = None) -> list[dict[str, float]]:
-    """Verdict figures for each ``strike_max_blocking`` (the model's other threshold kept)."""
+    """Verdict figures for each value of the strike threshold that matters (:func:`strike_knob`),
+    the model's other thresholds kept."""
     records = [parse_record(line) for line in lines]
     if analyses is None:
         analyses = analyze_all(model, [r.comment for r in records], progress=progress)
     out = []
     for s in progress_bar(grid, desc="threshold curve", unit="threshold", enabled=progress):
-        th = Thresholds(strike_max_blocking=float(s), keep_min_blocking=model.thresholds.keep_min_blocking)
+        th = replace(model.thresholds, **{strike_knob(model): float(s)})
         v = verdict_scores(lines, model.verdicts(records, analyses, th))
         out.append({"threshold": float(s), "false_strike_rate": v["false_strike_rate"],
                     "strike_recall": v["strike_recall"], "needs_review_rate": v["needs_review_rate"]})
     return out
 
 
-def _plots(rep: dict[str, Any], curve: list[dict[str, float]], chosen: float, out: Path) -> None:
+def _plots(rep: dict[str, Any], curve: list[dict[str, float]], chosen: float, knob: str, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,7 +91,9 @@ def _plots(rep: dict[str, Any], curve: list[dict[str, float]], chosen: float, ou
     ax.plot(xs, [c["false_strike_rate"] * 10 for c in curve], label="false-strike rate x 10")
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.axvline(chosen, color="black", lw=1, ls="--", label=f"shipped threshold {chosen:.2f}")
-    ax.set_xlabel("strike_max_blocking (a strike needs every span's blocking probability below it)")
+    ax.set_xlabel(f"{knob} (a strike needs "
+                  + ("the comment's doubt" if knob == "strike_max_doubt" else "every span's blocking probability")
+                  + " below it)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="center right")
     ax.set_title("The review threshold: recall against false strikes and reviews")
@@ -109,7 +119,8 @@ def write_report(model: FeedbackModel, lines: Sequence[dict[str, Any]], out_dir:
     verdicts = model.verdicts(records, analyses)
     rep = evaluate(model, lines, verdicts)
     curve = threshold_curve(model, lines, analyses=analyses, progress=progress)
-    _plots(rep, curve, model.thresholds.strike_max_blocking, out)
+    knob = strike_knob(model)
+    _plots(rep, curve, getattr(model.thresholds, knob), knob, out)
     false_strikes = [(ln, v) for ln, v in zip(lines, verdicts, strict=True)
                      if ln["verdict"] == "keep" and v.verdict == "strike"]
     missed = [(ln, v) for ln, v in zip(lines, verdicts, strict=True)

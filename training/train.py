@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from classifier.artifact import save_model
-from classifier.decision import Thresholds
+from classifier.decision import OrderFacts, Thresholds, decide, gold_verdict
+from classifier.gate import FEATURES as GATE_FEATURES
+from classifier.gate import FINE_MARGINS, DoubtGate
 from classifier.langid import LanguageIdentifier
 from classifier.model import SpanClassifier
 from classifier.pipeline import FeedbackModel
@@ -28,11 +32,11 @@ from training.progress import message, progress_bar
 TARGET_FALSE_STRIKE_RATE = 0.005
 TARGET_FALSE_STRIKE_RATE_ELIGIBLE = 0.01
 MAX_NEEDS_REVIEW_RATE = 0.10
+GATE_FOLDS = 4  # cross-validation folds for the gate's out-of-fold training features
 
 
-def fit_components(lines: Sequence[dict[str, Any]], *, seed: int = 0,
-                   span_params: dict[str, Any] | None = None) -> tuple[ClauseSegmenter, LanguageIdentifier,
-                                                                        SpanClassifier]:
+def fit_components(lines: Sequence[dict[str, Any]], *, seed: int = 0, span_params: dict[str, Any] | None = None,
+                   context_scope: str = "comment") -> tuple[ClauseSegmenter, LanguageIdentifier, SpanClassifier]:
     comments = [line["comment"] for line in lines]
     segmenter = ClauseSegmenter().fit(comments, [gold_start_offsets(line["spans"]) for line in lines],
                                       random_state=seed)
@@ -43,9 +47,61 @@ def fit_components(lines: Sequence[dict[str, Any]], *, seed: int = 0,
             texts.extend(line["comment"][s["start"] : s["end"]] for s in line["spans"])
             langs.extend(line["language"] for _ in line["spans"])
     langid = LanguageIdentifier().fit(texts, langs)
-    items, labels = span_items(lines)
+    items, labels = span_items(lines, context_scope)
     clf = SpanClassifier(random_state=seed, **(span_params or {})).fit(items, labels)
     return segmenter, langid, clf
+
+
+def _fold(line_id: str, folds: int) -> int:
+    return zlib.crc32(line_id.encode("utf-8")) % folds
+
+
+def _derived_from(line: dict[str, Any], held: set[str], held_texts: list[str]) -> bool:
+    """Is ``line`` a held-out comment, or a noisy copy or composition made from one?"""
+    source = line.get("source", "written")
+    if source == "written":
+        return line["feedback_id"] in held
+    if source == "noise":
+        return line["feedback_id"].split("~")[0] in held
+    return any(t in line["comment"] for t in held_texts)
+
+
+def fit_gate(lines: Sequence[dict[str, Any]], *, seed: int = 0, span_params: dict[str, Any] | None = None,
+             folds: int = GATE_FOLDS, context_scope: str = "comment",
+             stage: Callable[[str], None] | None = None) -> DoubtGate:
+    """Fit the second look (:mod:`classifier.gate`) on out-of-fold readings of the written comments.
+
+    Each fold's comments are read by a model trained without them (nor their noisy copies or
+    compositions), so the gate learns how the span model errs on text it has never seen.  The
+    target is whether the gold labels hold a blocker (or nothing marketplace), i.e. whether a
+    one-star AFN order with this comment must be kept.
+    """
+    written = [line for line in lines if line.get("source", "written") == "written"]
+    X: list[np.ndarray] = []
+    y: list[bool] = []
+    for k in range(folds):
+        held_lines = [line for line in written if _fold(line["feedback_id"], folds) == k]
+        held = {line["feedback_id"] for line in held_lines}
+        held_texts = [line["comment"] for line in held_lines]
+        if stage:
+            stage(f"gate fold {k + 1}/{folds}: training without {len(held_lines)} comments")
+        rest = [line for line in lines if not _derived_from(line, held, held_texts)]
+        segmenter, langid, clf = fit_components(rest, seed=seed, span_params=span_params,
+                                                context_scope=context_scope)
+        model = FeedbackModel(segmenter=segmenter, langid=langid, span_classifier=clf, thresholds=Thresholds(),
+                              version="out-of-fold", context_scope=context_scope)
+        analyses = model.analyze_many(held_texts)
+        todo = [i for i, a in enumerate(analyses) if model.could_strike(a)]
+        levels = [segmenter.segment_levels(held_texts[i], None, (0.0, *FINE_MARGINS)) for i in todo]
+        X.append(model.gate_features([analyses[i] for i in todo], levels, [held_texts[i] for i in todo]))
+        y.extend(gold_verdict(OrderFacts(1, "AFN"), [s["label"] for s in held_lines[i]["spans"]]) == "keep"
+                 for i in todo)
+    return DoubtGate().fit(np.vstack(X), np.array(y))
+
+
+# Candidate thresholds: fine where the false strikes are decided (low values), coarse above.
+THRESHOLD_GRID = (*(round(0.01 * i, 2) for i in range(1, 11)), *(round(0.12 + 0.02 * i, 2) for i in range(20)),
+                  *(round(0.55 + 0.05 * i, 2) for i in range(10)))
 
 
 def tune_thresholds(model: FeedbackModel, dev: Sequence[dict[str, Any]], *,
@@ -53,29 +109,36 @@ def tune_thresholds(model: FeedbackModel, dev: Sequence[dict[str, Any]], *,
                     target_fsr_eligible: float = TARGET_FALSE_STRIKE_RATE_ELIGIBLE,
                     max_review: float = MAX_NEEDS_REVIEW_RATE,
                     progress: bool | None = None) -> tuple[Thresholds, dict[str, Any]]:
-    """Pick the review thresholds on the dev split.
+    """Pick the strike thresholds on the dev split.
 
-    Among the pairs whose false-strike rates are at most ``target_fsr`` (all gold keeps) and
-    ``target_fsr_eligible`` (negative AFN keeps) and whose ``needs_review`` rate is at most
-    ``max_review``, take the one with the best strike recall, then the fewest reviews.  If no pair
-    meets the limits, take the one with the fewest false strikes among eligible keeps (then the
-    best recall), and say so in the returned figures (``met_limits``).  The test split is never
-    looked at here.
+    Among the pairs (``strike_max_blocking``, ``strike_max_doubt``) whose false-strike rates are at
+    most ``target_fsr`` (all gold keeps) and ``target_fsr_eligible`` (negative AFN keeps) and whose
+    ``needs_review`` rate is at most ``max_review``, take the one with the best strike recall, then
+    the fewest reviews.  If none meets the limits, take the one with the fewest false strikes among
+    eligible keeps (then the best recall), and say so in the returned figures (``met_limits``).
+    ``keep_min_blocking`` stays 0: it only turns keeps into reviews, which never raises recall.
+    The test split is never looked at here.  The decision layer itself is applied to one analysis
+    of dev per pair.
     """
     records = [parse_record(line) for line in dev]
     analyses = model.analyze_many([r.comment for r in records])
-    grid_strike = [round(x, 2) for x in np.arange(0.02, 0.96, 0.02)]
-    grid_keep = [round(x, 2) for x in np.arange(0.0, 0.91, 0.05)]
+    cases = [(OrderFacts(r.rating, r.fulfillment_channel, r.shipped_via_mcf), model.score_spans(a),
+              a.language.dominant, a.doubt) for r, a in zip(records, analyses, strict=True)]
+    grid_doubt = THRESHOLD_GRID if model.gate is not None else (1.0,)
     best: tuple[tuple[float, float], Thresholds, dict[str, Any]] | None = None
     safest: tuple[tuple[float, float], Thresholds, dict[str, Any]] | None = None
-    for s in progress_bar(grid_strike, desc="tuning thresholds", unit="threshold", enabled=progress):
-        for k in grid_keep:
-            th = Thresholds(strike_max_blocking=s, keep_min_blocking=k)
-            scores = verdict_scores(dev, model.verdicts(records, analyses, th))
+    for s in progress_bar(THRESHOLD_GRID, desc="tuning thresholds", unit="threshold", enabled=progress):
+        for d in grid_doubt:
+            th = Thresholds(strike_max_blocking=s, strike_max_doubt=d)
+            verdicts = [SimpleNamespace(verdict=decide(order, spans, language=lang, thresholds=th,
+                                                       doubt=doubt).verdict)
+                        for order, spans, lang, doubt in cases]
+            scores = verdict_scores(dev, verdicts)  # type: ignore[arg-type]
             safe_key = (-scores["false_strike_rate_eligible"], scores["strike_recall"])
             if safest is None or safe_key > safest[0]:
                 safest = (safe_key, th, scores)
-            if (scores["false_strike_rate"] > target_fsr or scores["false_strike_rate_eligible"] > target_fsr_eligible
+            if (scores["false_strike_rate"] > target_fsr
+                    or scores["false_strike_rate_eligible"] > target_fsr_eligible
                     or scores["needs_review_rate"] > max_review):
                 continue
             key = (scores["strike_recall"], -scores["needs_review_rate"])
@@ -105,8 +168,8 @@ def library_versions() -> dict[str, str]:
 
 def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_DIR / "dev.jsonl",
           test_path: Path | None = DATA_DIR / "test.jsonl", out_dir: Path | None = None, version: str,
-          seed: int = 0, span_params: dict[str, Any] | None = None,
-          progress: bool | None = None) -> tuple[FeedbackModel, dict[str, Any]]:
+          seed: int = 0, span_params: dict[str, Any] | None = None, gate_folds: int = GATE_FOLDS,
+          context_scope: str = "comment", progress: bool | None = None) -> tuple[FeedbackModel, dict[str, Any]]:
     """Train on ``train_path``, tune on ``dev_path``, report (only) on ``test_path``; save if ``out_dir``.
 
     ``progress``: stage lines and bars on stderr (None: on a terminal or in a notebook, never under CI)."""
@@ -118,9 +181,11 @@ def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_
     stage(f"loading {train_path} and {dev_path}")
     lines, dev = load_corpus(train_path, progress=progress), load_corpus(dev_path, progress=progress)
     stage(f"fitting segmenter, language identifier and span classifier on {len(lines)} comments")
-    segmenter, langid, clf = fit_components(lines, seed=seed, span_params=span_params)
+    segmenter, langid, clf = fit_components(lines, seed=seed, span_params=span_params, context_scope=context_scope)
+    gate = (fit_gate(lines, seed=seed, span_params=span_params, folds=gate_folds, context_scope=context_scope,
+                     stage=stage) if gate_folds else None)
     model = FeedbackModel(segmenter=segmenter, langid=langid, span_classifier=clf, thresholds=Thresholds(),
-                          version=version)
+                          version=version, gate=gate, context_scope=context_scope)
     stage(f"tuning review thresholds on {len(dev)} dev comments")
     model.thresholds, tuned_on_dev = tune_thresholds(model, dev, progress=progress)
     stage("evaluating")
@@ -128,12 +193,17 @@ def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_
         "model_version": version,
         "labels": model.classes,
         "thresholds": {"strike_max_blocking": float(model.thresholds.strike_max_blocking),
-                       "keep_min_blocking": float(model.thresholds.keep_min_blocking)},
+                       "keep_min_blocking": float(model.thresholds.keep_min_blocking),
+                       "strike_max_doubt": float(model.thresholds.strike_max_doubt)},
+        "gate": ({"features": list(GATE_FEATURES), "folds": gate_folds,
+                  "coef": [round(float(c), 6) for c in gate.coef_], "intercept": round(gate.intercept_, 6)}
+                 if gate is not None else None),
         "threshold_tuning": {"split": "dev", "target_false_strike_rate": TARGET_FALSE_STRIKE_RATE,
                              "target_false_strike_rate_eligible": TARGET_FALSE_STRIKE_RATE_ELIGIBLE,
                              "max_needs_review_rate": MAX_NEEDS_REVIEW_RATE, "dev_verdicts": tuned_on_dev},
         "span_classifier": {k: (list(v) if isinstance(v, tuple) else v) for k, v in clf.get_params().items()},
         "temperature": clf.temperature_,
+        "context_scope": context_scope,
         "seed": seed,
         "data": {"train": str(Path(train_path).name), "train_sha256": file_sha256(Path(train_path)),
                  "dev": str(Path(dev_path).name), "dev_sha256": file_sha256(Path(dev_path)),
