@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL, EXIT_REFUSED = 0, 1, 2, 3, 4
 
 
 def _err(msg: str) -> None:
@@ -39,12 +39,19 @@ def _lines(fh: IO[str]) -> Iterator[tuple[int, str | None, str | None]]:
             yield n, raw, None
 
 
-def _load_model(model_dir: str | None) -> Any:
+def _load_model(model: str | None) -> Any:
+    """``--model``: a model directory or a registry version; none: the registry's current model."""
     from classifier.artifact import ModelIntegrityError, load_model
+    from classifier.registry import Registry, RegistryError, UnknownVersion
 
     try:
-        return load_model(model_dir)
-    except (ModelIntegrityError, FileNotFoundError) as exc:
+        if model is None or Path(model).is_dir():
+            return load_model(model)
+        return Registry().load(model)
+    except UnknownVersion as exc:
+        _err(f"--model {model}: not a model directory, and {exc}")
+        sys.exit(EXIT_USAGE)
+    except (ModelIntegrityError, RegistryError, FileNotFoundError) as exc:
         _err(f"cannot load model: {exc}")
         sys.exit(EXIT_MODEL)
 
@@ -148,15 +155,31 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
 
 # --- train / evaluate ---------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
+    from classifier.registry import Registry, RegistryError
     from training.evaluate import format_report
     from training.train import train
 
-    _, card = train(train_path=Path(args.train), dev_path=Path(args.dev),
-                    test_path=Path(args.test) if args.test else None, out_dir=Path(args.out),
-                    version=args.version, seed=args.seed, progress=True)
+    registry = Registry()
+    if args.out is None and (registry.root / args.version).exists():  # say so before minutes of training
+        _err(f"version {args.version} already exists in {registry.root}; versions are immutable")
+        return EXIT_USAGE
+    model, card = train(train_path=Path(args.train), dev_path=Path(args.dev),
+                        test_path=Path(args.test) if args.test else None,
+                        out_dir=Path(args.out) if args.out else None,
+                        version=args.version, seed=args.seed, progress=True)
     for split, rep in card["figures"].items():
         print(format_report(f"{args.version} on {split}", rep))
-    print(f"saved to {args.out} (thresholds {card['thresholds']}, {card['training_seconds']} s)")
+    if args.out:
+        out = Path(args.out)
+    else:
+        try:
+            out = registry.add(model, card)
+        except RegistryError as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+    print(f"saved to {out} (thresholds {card['thresholds']}, {card['training_seconds']} s)")
+    if not args.out:
+        print(f"not current yet: feedback-strike models promote {args.version}")
     return EXIT_OK
 
 
@@ -185,6 +208,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         path = write_report(model, lines, args.report, name=str(args.data))
         print(f"report written to {path}")
+    return EXIT_OK
+
+
+# --- models (the registry) -------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    """list / promote / rollback; exit 3 for a refused artifact, 4 for a refusal that --force would lift."""
+    from classifier.registry import PromotionRefused, Registry, RegistryError, UnknownVersion
+
+    registry = Registry(args.root)
+    try:
+        if args.models_command == "list":
+            infos = registry.list()
+            if not infos:
+                print(f"no versions in {registry.root}")
+            for info in infos:
+                v = info.test_figures
+                figures = (f"test: false strikes {v['false_strike_rate']:.2%} ({v['false_strikes']}), "
+                           f"recall {v['strike_recall']:.3f}, review {v['needs_review_rate']:.2%}"
+                           if v else "no test figures on its card")
+                state = f"REFUSED: {info.problem}" if info.problem else figures
+                print(f"{'*' if info.current else ' '} {info.version:<24} {state}")
+            return EXIT_OK
+        change = registry.rollback() if args.models_command == "rollback" else \
+            registry.promote(args.version, force=args.force, test_path=args.test)
+    except UnknownVersion as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except PromotionRefused as exc:
+        _err(f"refused: {exc}")
+        return EXIT_REFUSED if exc.overridable else EXIT_MODEL
+    except RegistryError as exc:
+        _err(str(exc))
+        return EXIT_REFUSED
+    print(change.describe())
+    if change.action != "none":
+        print(f"{registry.pointer} now names {change.version}; running services switch at their next pointer poll "
+              "(or POST /v1/admin/model/reload)")
     return EXIT_OK
 
 
@@ -239,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("suggest", help="suggest verdicts for JSONL records (stdin -> stdout by default)")
     s.add_argument("--input", help="JSONL file of feedback records (default: stdin)")
     s.add_argument("--output", help="JSONL file for verdicts (default: stdout)")
-    s.add_argument("--model", help="model directory (default: the shipped model)")
+    s.add_argument("--model", help="model directory or registry version (default: the one models/CURRENT names)")
     s.add_argument("--batch-size", type=int, default=1024, help="records scored per batch (default 1024)")
     s.set_defaults(func=cmd_suggest)
 
@@ -260,14 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--train", default="data/train.jsonl")
     t.add_argument("--dev", default="data/dev.jsonl")
     t.add_argument("--test", default="data/test.jsonl", help="reported only, never tuned on ('' to skip)")
-    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--out", help="model directory to write (default: a new version in the registry, models/VERSION)")
     t.add_argument("--version", required=True, help="model version, e.g. 2026.11.26-1")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="figures of the model against a gold corpus file")
     e.add_argument("--data", required=True)
-    e.add_argument("--model", help="model directory (default: the shipped model)")
+    e.add_argument("--model", help="model directory or registry version (default: the one models/CURRENT names)")
     e.add_argument("--baseline", action="store_true", help="also evaluate the keyword baseline")
     e.add_argument("--json", help="also write the figures as JSON to this file")
     e.add_argument("--report", metavar="DIR", help="also write report.md with plots and the worst errors to DIR")
@@ -284,7 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
     ks.add_parser("list", help="list keys (never the keys themselves)")
     k.set_defaults(func=cmd_keys)
 
-    sv = sub.add_parser("serve", help="run the HTTP service on the shipped model")
+    m = sub.add_parser("models", help="the model registry: list versions, promote one, roll back")
+    m.add_argument("--root", help="registry directory (default: $FEEDBACK_STRIKE_REGISTRY_DIR or models/)")
+    ms = m.add_subparsers(dest="models_command", required=True)
+    ms.add_parser("list", help="versions, the current one starred, with their test-split figures")
+    mp = ms.add_parser("promote", help="make VERSION current after a smoke test and a false-strike comparison")
+    mp.add_argument("version")
+    mp.add_argument("--force", action="store_true",
+                    help="promote even if its false-strike rate is worse than the current model's")
+    mp.add_argument("--test", help="gold file for the false-strike comparison (default: data/test.jsonl)")
+    ms.add_parser("rollback", help="make the previously promoted version current again")
+    m.set_defaults(func=cmd_models)
+
+    sv = sub.add_parser("serve", help="run the HTTP service on the current model (it follows models/CURRENT)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--workers", type=int, default=1)
