@@ -256,8 +256,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging()
     # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info", access_log=False)
+    # A worker spends seconds importing spaCy and scikit-learn and loading the model; uvicorn's default
+    # 5 s health check killed and restarted workers in a loop on a busy 2-core machine.
+    uvicorn.run("service.app:serve_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                loop="uvloop", http="httptools", log_level="info", access_log=False, timeout_worker_healthcheck=30)
     return EXIT_OK
 
 
