@@ -65,7 +65,9 @@ class ModelHolder:
         return getattr(self.app.state, "model", None)
 
     def source(self) -> str:
-        return f"pinned directory {self.pinned}" if self.pinned else f"registry {self.registry}"
+        if self.registry is None:
+            return f"pinned directory {self.pinned}"
+        return f"registry {self.registry.root} ({self.registry.pointer.name})"
 
     def _target(self) -> tuple[Path, str | None]:
         """The directory to serve, and the version the pointer names (None when pinned)."""
