@@ -264,3 +264,8 @@ def test_cli_model_option_takes_a_registry_version(reg, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["suggest", "--input", str(src), "--output", str(out), "--model", "nope"])
     assert info.value.code == 2 and "not a model directory" in capsys.readouterr().err
+
+
+def test_cli_train_refuses_an_existing_version_before_training(reg, capsys):
+    assert main(["train", "--version", SHIPPED]) == 2
+    assert "already exists" in capsys.readouterr().err
