@@ -1,6 +1,9 @@
 """In-process speed of the shipped model: single-call latency and batch throughput on one core.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_suggest.py [--n 10000]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_suggest.py [--n 10000] [--model VERSION]
+
+The model is the registry's current one (``models/CURRENT``) unless ``--model`` names another
+version (or a model directory).
 
 Comments are the dev and test splits' comments, repeated to --n (the model never trained on
 them, and speed does not depend on that).  Prints the machine it ran on.
@@ -22,15 +25,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000, help="comments for the throughput run")
     ap.add_argument("--single", type=int, default=2_000, help="single calls timed for latency")
+    ap.add_argument("--model", help="registry version or model directory (default: the one models/CURRENT names)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     from classifier.artifact import load_model
+    from classifier.registry import Registry
     from training.corpus import DATA_DIR, load_corpus
 
     t_import = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model = load_model()
+    model = load_model(args.model) if args.model and os.path.isdir(args.model) else Registry().load(args.model)
     t_load = time.perf_counter() - t0
     lines = load_corpus(DATA_DIR / "dev.jsonl") + load_corpus(DATA_DIR / "test.jsonl")
     records = [{k: line[k] for k in ("feedback_id", "rating", "comment", "fulfillment_channel", "shipped_via_mcf")}

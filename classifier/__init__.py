@@ -1,7 +1,7 @@
 """feedback-strike's classifier: segmentation, language identification, span labels, the policy.
 
 >>> from classifier import load_model        # doctest: +SKIP
->>> model = load_model()                     # the shipped default, checksum-verified
+>>> model = load_model()                     # the current model (models/CURRENT), checksum-verified
 >>> model.suggest({"rating": 1, "comment": "Paketet kom aldrig fram", "fulfillment_channel": "AFN"}).verdict
 'strike'
 """

@@ -4,6 +4,8 @@ A model directory holds ``model.joblib`` (the pickled :class:`~classifier.pipeli
 ``card.json`` (version, data hash, labels, thresholds, library versions, dev and test figures)
 and ``manifest.json`` (the SHA-256 of both).  Loading checks every checksum *before* it
 unpickles anything: a pickle runs code, so a file that does not match its manifest is refused.
+Model directories live in the registry (:mod:`classifier.registry`): ``models/<version>/``, with
+``models/CURRENT`` naming the one every default load serves.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 MODEL_FILE, CARD_FILE, MANIFEST_FILE = "model.joblib", "card.json", "manifest.json"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
 
 
 class ModelIntegrityError(RuntimeError):
@@ -84,11 +85,20 @@ def verify(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
+def default_model_dir() -> Path:
+    """``$FEEDBACK_STRIKE_MODEL_DIR`` if set, else the registry's current version (``models/CURRENT``)."""
+    if os.environ.get("FEEDBACK_STRIKE_MODEL_DIR"):
+        return Path(os.environ["FEEDBACK_STRIKE_MODEL_DIR"])
+    from classifier.registry import Registry
+
+    return Registry().current_dir()
+
+
 def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel:
-    """Load a verified model; the default is ``$FEEDBACK_STRIKE_MODEL_DIR`` or ``models/default``."""
+    """Load a verified model; the default is :func:`default_model_dir` (the registry's current model)."""
     from classifier.pipeline import FeedbackModel
 
-    d = Path(directory or os.environ.get("FEEDBACK_STRIKE_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    d = Path(directory or default_model_dir())
     manifest = verify(d)
     # Unpickle exactly the bytes whose checksum matched (no window to swap the file in between).
     data = (d / MODEL_FILE).read_bytes()
@@ -101,5 +111,5 @@ def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel
 
 
 def load_card(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    d = Path(directory or os.environ.get("FEEDBACK_STRIKE_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    d = Path(directory or default_model_dir())
     return json.loads((d / CARD_FILE).read_text(encoding="utf-8"))

@@ -37,7 +37,7 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
-from classifier.artifact import DEFAULT_MODEL_DIR, ModelIntegrityError, load_model, verify
+from classifier.artifact import ModelIntegrityError, default_model_dir, load_model, verify
 
 PARTS_FORMAT = 1
 BLOCK_BYTES = 1 << 20
@@ -120,8 +120,14 @@ _MODELS_LOCK = threading.Lock()
 
 
 def model_path(model_dir: str | None) -> Path:
-    """The directory ``load_model(model_dir)`` reads."""
-    return Path(model_dir or os.environ.get("FEEDBACK_STRIKE_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    """The directory to score with: ``model_dir`` (a directory or a registry version), else the default
+    (``FEEDBACK_STRIKE_MODEL_DIR`` or the registry's current model), resolved once on the client so every
+    worker loads the same directory even if the pointer moves during the run."""
+    if model_dir and not Path(model_dir).is_dir():
+        from classifier.registry import Registry
+
+        return Registry().path(model_dir)
+    return Path(model_dir) if model_dir else default_model_dir()
 
 
 def worker_model(model_dir: str | None, expected_files: dict[str, str]) -> Any:
@@ -328,8 +334,15 @@ def run_batch(input_path: str | os.PathLike[str], output_path: str | os.PathLike
         raise FileNotFoundError(2, "no such directory", str(out.parent))
     if chunk_size < 1 or batch_size < 1:
         raise BatchError("--chunk-size and --batch-size must be at least 1")
-    # The client verifies the model too: workers must then hold one with exactly these checksums.
-    model_files_manifest = verify(model_path(model_dir))
+    # Resolved once here (a version name or the registry's pointer), so every worker loads this directory;
+    # the client verifies it too: workers must then hold one with exactly these checksums.
+    from classifier.registry import RegistryError
+
+    try:
+        model_dir = str(model_path(model_dir))
+    except RegistryError as exc:
+        raise BatchError(f"--model: {exc}") from None
+    model_files_manifest = verify(model_dir)
     disable = None if progress is None else not progress
     before = src.stat()
     with tqdm(total=before.st_size, unit="B", unit_scale=True, desc="reading input", disable=disable,

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL, EXIT_REFUSED = 0, 1, 2, 3, 4
 
 
 def _err(msg: str) -> None:
@@ -29,12 +29,19 @@ def _open_out(path: str | None) -> AbstractContextManager[IO[str]]:
     return open(path, "w", encoding="utf-8") if path and path != "-" else nullcontext(sys.stdout)
 
 
-def _load_model(model_dir: str | None) -> Any:
+def _load_model(model: str | None) -> Any:
+    """``--model``: a model directory or a registry version; none: the registry's current model."""
     from classifier.artifact import ModelIntegrityError, load_model
+    from classifier.registry import Registry, RegistryError, UnknownVersion
 
     try:
-        return load_model(model_dir)
-    except (ModelIntegrityError, FileNotFoundError) as exc:
+        if model is None or Path(model).is_dir():
+            return load_model(model)
+        return Registry().load(model)
+    except UnknownVersion as exc:
+        _err(f"--model {model}: not a model directory, and {exc}")
+        sys.exit(EXIT_USAGE)
+    except (ModelIntegrityError, RegistryError, FileNotFoundError) as exc:
         _err(f"cannot load model: {exc}")
         sys.exit(EXIT_MODEL)
 
@@ -194,15 +201,31 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
 
 # --- train / evaluate ---------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
+    from classifier.registry import Registry, RegistryError
     from training.evaluate import format_report
     from training.train import train
 
-    _, card = train(train_path=Path(args.train), dev_path=Path(args.dev),
-                    test_path=Path(args.test) if args.test else None, out_dir=Path(args.out),
-                    version=args.version, seed=args.seed, progress=args.progress)
+    registry = Registry()
+    if args.out is None and (registry.root / args.version).exists():  # say so before minutes of training
+        _err(f"version {args.version} already exists in {registry.root}; versions are immutable")
+        return EXIT_USAGE
+    model, card = train(train_path=Path(args.train), dev_path=Path(args.dev),
+                        test_path=Path(args.test) if args.test else None,
+                        out_dir=Path(args.out) if args.out else None,
+                        version=args.version, seed=args.seed, progress=args.progress)
     for split, rep in card["figures"].items():
         print(format_report(f"{args.version} on {split}", rep))
-    print(f"saved to {args.out} (thresholds {card['thresholds']}, {card['training_seconds']} s)")
+    if args.out:
+        out = Path(args.out)
+    else:
+        try:
+            out = registry.add(model, card)
+        except RegistryError as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+    print(f"saved to {out} (thresholds {card['thresholds']}, {card['training_seconds']} s)")
+    if not args.out:
+        print(f"not current yet: feedback-strike models promote {args.version}")
     return EXIT_OK
 
 
@@ -260,6 +283,43 @@ def cmd_select(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if bad_lines else EXIT_OK
 
 
+# --- models (the registry) -------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    """list / promote / rollback; exit 3 for a refused artifact, 4 for a refusal that --force would lift."""
+    from classifier.registry import PromotionRefused, Registry, RegistryError, UnknownVersion
+
+    registry = Registry(args.root)
+    try:
+        if args.models_command == "list":
+            infos = registry.list()
+            if not infos:
+                print(f"no versions in {registry.root}")
+            for info in infos:
+                v = info.test_figures
+                figures = (f"test: false strikes {v['false_strike_rate']:.2%} ({v['false_strikes']}), "
+                           f"recall {v['strike_recall']:.3f}, review {v['needs_review_rate']:.2%}"
+                           if v else "no test figures on its card")
+                state = f"REFUSED: {info.problem}" if info.problem else figures
+                print(f"{'*' if info.current else ' '} {info.version:<24} {state}")
+            return EXIT_OK
+        change = registry.rollback() if args.models_command == "rollback" else \
+            registry.promote(args.version, force=args.force, test_path=args.test)
+    except UnknownVersion as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except PromotionRefused as exc:
+        _err(f"refused: {exc}")
+        return EXIT_REFUSED if exc.overridable else EXIT_MODEL
+    except RegistryError as exc:
+        _err(str(exc))
+        return EXIT_REFUSED
+    print(change.describe())
+    if change.action != "none":
+        print(f"{registry.pointer} now names {change.version}; running services switch at their next pointer poll "
+              "(or POST /v1/admin/model/reload)")
+    return EXIT_OK
+
+
 # --- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -268,9 +328,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging()
     # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
-    # With --workers, uvicorn's parent kills a worker that misses a 5 s health ping; a worker still
-    # starting on a busy machine can (it was seen restarting workers in a loop), hence 30 s.
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    # A worker spends seconds importing spaCy and scikit-learn and loading the model; uvicorn's default
+    # 5 s health check killed and restarted workers in a loop on a busy 2-core machine, hence 30 s.
+    uvicorn.run("service.app:serve_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 loop="uvloop", http="httptools", log_level="info", access_log=False, timeout_worker_healthcheck=30)
     return EXIT_OK
 
@@ -339,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("suggest", help="suggest verdicts for JSONL records (stdin -> stdout by default)")
     s.add_argument("--input", help="JSONL file of feedback records (default: stdin)")
     s.add_argument("--output", help="JSONL file for verdicts (default: stdout)")
-    s.add_argument("--model", help="model directory (default: the shipped model)")
+    s.add_argument("--model", help="model directory or registry version (default: the one models/CURRENT names)")
     s.add_argument("--batch-size", type=int, default=1024, help="records scored per batch (default 1024)")
     _progress_flags(s)
     s.set_defaults(func=cmd_suggest)
@@ -376,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--train", default="data/train.jsonl")
     t.add_argument("--dev", default="data/dev.jsonl")
     t.add_argument("--test", default="data/test.jsonl", help="reported only, never tuned on ('' to skip)")
-    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--out", help="model directory to write (default: a new version in the registry, models/VERSION)")
     t.add_argument("--version", required=True, help="model version, e.g. 2026.11.26-1")
     t.add_argument("--seed", type=int, default=0)
     _progress_flags(t)
@@ -384,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="figures of the model against a gold corpus file")
     e.add_argument("--data", required=True)
-    e.add_argument("--model", help="model directory (default: the shipped model)")
+    e.add_argument("--model", help="model directory or registry version (default: the one models/CURRENT names)")
     e.add_argument("--baseline", action="store_true", help="also evaluate the keyword baseline")
     e.add_argument("--json", help="also write the figures as JSON to this file")
     e.add_argument("--report", metavar="DIR", help="also write report.md with plots and the worst errors to DIR")
@@ -414,7 +474,19 @@ def build_parser() -> argparse.ArgumentParser:
     ks.add_parser("list", help="list keys (never the keys themselves)")
     k.set_defaults(func=cmd_keys)
 
-    sv = sub.add_parser("serve", help="run the HTTP service on the shipped model")
+    m = sub.add_parser("models", help="the model registry: list versions, promote one, roll back")
+    m.add_argument("--root", help="registry directory (default: $FEEDBACK_STRIKE_REGISTRY_DIR or models/)")
+    ms = m.add_subparsers(dest="models_command", required=True)
+    ms.add_parser("list", help="versions, the current one starred, with their test-split figures")
+    mp = ms.add_parser("promote", help="make VERSION current after a smoke test and a false-strike comparison")
+    mp.add_argument("version")
+    mp.add_argument("--force", action="store_true",
+                    help="promote even if its false-strike rate is worse than the current model's")
+    mp.add_argument("--test", help="gold file for the false-strike comparison (default: data/test.jsonl)")
+    ms.add_parser("rollback", help="make the previously promoted version current again")
+    m.set_defaults(func=cmd_models)
+
+    sv = sub.add_parser("serve", help="run the HTTP service on the current model (it follows models/CURRENT)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--workers", type=int, default=1)

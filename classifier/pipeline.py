@@ -102,25 +102,41 @@ class FeedbackModel:
 
     def gate_features(self, analyses: Sequence[Analysis], levels: Sequence[Sequence[Sequence[Span]]],
                       comments: Sequence[str]) -> np.ndarray:
-        """The gate's features for each comment (the second look: finer cuts and no context)."""
+        """The gate's features for each comment (the second look: finer cuts and no context).
+
+        A finer cut that comes out the same as the cut before it is not scored again: the same span
+        texts with the same context give the same probabilities."""
         classes, blocking = self._columns()
         other = classes.index("other")
         items: list[tuple[str, str, str]] = []
+        plans = []  # per comment, per finer cut: the offset of its scores in ``items``, or None to reuse
         for a, cuts in zip(analyses, levels, strict=True):
+            plan: list[int | None] = []
+            previous = [s.text for s in a.spans]
             for cut in cuts[1:]:
-                items.extend(with_context([s.text for s in cut], self.context_scope))
+                texts = [s.text for s in cut]
+                if texts == previous:
+                    plan.append(None)
+                else:
+                    plan.append(len(items))
+                    items.extend(with_context(texts, self.context_scope))
+                previous = texts
+            plan.append(len(items))
             items.extend((s.text, "", "") for s in a.spans)
+            plans.append(plan)
         extra = self._proba(items)[:, blocking].sum(axis=1)
-        rows, k = [], 0
-        for a, cuts, comment in zip(analyses, levels, comments, strict=True):
-            pieces = []
-            for cut in cuts[1:]:
-                pieces.append(extra[k : k + len(cut)])
-                k += len(cut)
-            no_context = extra[k : k + len(a.spans)]
-            k += len(a.spans)
-            rows.append(gate_features(a.proba[:, blocking].sum(axis=1), a.proba.max(axis=1), a.proba[:, other],
-                                      pieces, no_context, len(comment)))
+        rows = []
+        for a, cuts, comment, plan in zip(analyses, levels, comments, plans, strict=True):
+            coarse = a.proba[:, blocking].sum(axis=1)
+            pieces, previous_scores = [], coarse
+            for cut, at in zip(cuts[1:], plan, strict=False):
+                previous_scores = previous_scores if at is None else extra[at : at + len(cut)]
+                pieces.append(previous_scores)
+            start = plan[-1]
+            assert start is not None
+            no_context = extra[start : start + len(a.spans)]
+            rows.append(gate_features(coarse, a.proba.max(axis=1), a.proba[:, other], pieces, no_context,
+                                      len(comment)))
         return np.array(rows).reshape(len(rows), len(GATE_FEATURES))
 
     def doubts(self, analyses: Sequence[Analysis], levels: Sequence[Sequence[Sequence[Span]]],

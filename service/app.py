@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -15,13 +17,13 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from classifier.artifact import load_model
 from service import crud, observability
 from service.auth import hash_key
 from service.config import Settings
 from service.db import BOOTSTRAP_LOCK, make_engine, migrate, session_factory, take_turns, transaction
 from service.limits import BodyLimit
-from service.routes import docs, feedback, health, review, strike_requests, verdicts
+from service.model_holder import ModelHolder
+from service.routes import admin_model, docs, feedback, health, review, strike_requests, verdicts
 
 log = logging.getLogger("feedback_strike.service")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -44,12 +46,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     # Printed once to the console that started the server, never to the logs.
                     print(f"feedback-strike: created the first admin API key (store it now): {key}",
                           file=sys.stderr, flush=True)
-        app.state.model = load_model(settings.model_dir)
-        app.state.model.suggest({"rating": 1, "comment": "Paketet kom aldrig fram. Never arrived.",
-                                 "fulfillment_channel": "AFN"})  # warm the tokenizer and caches
-        app.state.metrics.model.labels(app.state.model.version).set(1)
-        log.info("model %s loaded", app.state.model.version)
+        holder = app.state.model_holder = ModelHolder(app, settings)
+        holder.load_initial()  # checksums and the smoke test; answering the canned records warms the caches
+        watcher = asyncio.create_task(holder.watch()) if holder.watching else None
         yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         engine.dispose()
 
     app = FastAPI(title="feedback-strike", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -91,10 +95,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": [{"loc": ["body", *exc.field.split(".")], "msg": str(exc),
                                          "type": "value_error"}]}, status_code=422)
 
-    for module in (health, docs, verdicts, feedback, strike_requests):
+    for module in (health, docs, verdicts, feedback, strike_requests, admin_model):
         app.include_router(module.router)
     review.install(app)
     app.mount("/review/static", StaticFiles(directory=str(STATIC)), name="review-static")
     # Swagger UI's own files, shipped in a package: the docs page needs no CDN.
     app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
     return app
+
+
+def serve_app() -> FastAPI:
+    """The factory ``feedback-strike serve`` runs in every worker process.
+
+    Workers are spawned processes, so the JSON log configuration is set up here, in each of them
+    (set up only in the parent, the workers' access and model-switch logs would be lost)."""
+    observability.configure_logging()
+    return create_app()

@@ -13,7 +13,12 @@ from service.crud import GuardLimits
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FEEDBACK_STRIKE_", env_file=None, extra="ignore")
 
-    model_dir: Path | None = Field(default=None, description="model directory; default: the shipped model")
+    model_dir: Path | None = Field(default=None, description="serve this model directory, pinned (no pointer "
+                                   "watching); default: the version the registry's CURRENT names")
+    registry_dir: Path | None = Field(default=None, description="the model registry; default: models/")
+    watch_model_pointer: bool = Field(default=True, description="poll the registry's CURRENT and switch models "
+                                      "when it changes (false: only POST /v1/admin/model/reload switches)")
+    model_poll_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often the pointer is polled")
     api_keys: str = Field(default="", description="comma-separated bootstrap admin keys (held hashed in memory)")
     database_url: str = Field(default="sqlite:///./feedback-strike.db",
                               validation_alias=AliasChoices("DATABASE_URL", "FEEDBACK_STRIKE_DATABASE_URL"),

@@ -53,6 +53,9 @@ class Metrics:
                                    registry=self.registry)
         self.model = Gauge("feedback_strike_model_info", "the model serving verdicts", ["version"],
                            registry=self.registry)
+        self.model_reloads = Counter("feedback_strike_model_reloads", "model reload attempts (admin route or "
+                                     "pointer watcher) by outcome: switched, unchanged, refused", ["outcome"],
+                                     registry=self.registry)
 
     def observe_verdicts(self, verdicts: Iterable[SuggestedVerdict]) -> None:
         for v in verdicts:

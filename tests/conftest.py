@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from classifier.artifact import DEFAULT_MODEL_DIR
+from tests.helpers import shipped_model_dir
 
 
 @pytest.fixture(scope="session")
 def shipped_model():
     from classifier.artifact import load_model
 
-    return load_model(DEFAULT_MODEL_DIR)
+    return load_model(shipped_model_dir())
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,19 @@ import pytest
 
 from classifier.artifact import (
     CARD_FILE,
-    DEFAULT_MODEL_DIR,
     MANIFEST_FILE,
     MODEL_FILE,
     ModelIntegrityError,
     load_model,
     verify,
 )
+from tests.helpers import shipped_model_dir
 
 
 @pytest.fixture
 def model_copy(tmp_path):
     dst = tmp_path / "m"
-    shutil.copytree(DEFAULT_MODEL_DIR, dst)
+    shutil.copytree(shipped_model_dir(), dst)
     return dst
 
 

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classifier.artifact import DEFAULT_MODEL_DIR, ModelIntegrityError, verify
+from classifier.artifact import ModelIntegrityError, verify
 from classifier.batch import DELAY_ENV, plan_chunks, run_batch, worker_model
 from classifier.cli import main
+from tests.helpers import shipped_model_dir
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = {"feedback_id": "fb-x", "rating": 1, "comment": "Paketet kom aldrig fram", "fulfillment_channel": "AFN"}
@@ -110,11 +111,11 @@ def test_planning_a_large_file_holds_one_block_not_the_file(tmp_path):
 
 # --- the model on workers ----------------------------------------------------------------------
 def test_a_worker_refuses_a_model_other_than_the_one_the_client_verified(tmp_path):
-    files = verify(DEFAULT_MODEL_DIR)["files"]
+    files = verify(shipped_model_dir())["files"]
     with pytest.raises(ModelIntegrityError, match="other checksums"):
-        worker_model(str(DEFAULT_MODEL_DIR), {**files, "model.joblib": "0" * 64})
+        worker_model(str(shipped_model_dir()), {**files, "model.joblib": "0" * 64})
     tampered = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, tampered)
+    shutil.copytree(shipped_model_dir(), tampered)
     with open(tampered / "model.joblib", "r+b") as fh:
         fh.seek(100)
         fh.write(b"\x00\x01\x02")
@@ -124,7 +125,7 @@ def test_a_worker_refuses_a_model_other_than_the_one_the_client_verified(tmp_pat
 
 def test_batch_refuses_a_tampered_model_before_scoring(tmp_path, capsys):
     tampered = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, tampered)
+    shutil.copytree(shipped_model_dir(), tampered)
     (tampered / "card.json").write_text("{}", encoding="utf-8")
     src = make_input(tmp_path / "in.jsonl", 10)
     code = main(["batch", "--input", str(src), "--output", str(tmp_path / "out.jsonl"), "--model", str(tampered),

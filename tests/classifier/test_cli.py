@@ -101,10 +101,11 @@ def test_missing_input_file_is_a_usage_error(tmp_path, capsys):
 def test_tampered_model_exits_with_a_clear_message(tmp_path, capsys):
     import shutil
 
-    from classifier.artifact import DEFAULT_MODEL_DIR, MODEL_FILE
+    from classifier.artifact import MODEL_FILE
+    from tests.helpers import shipped_model_dir
 
     d = tmp_path / "m"
-    shutil.copytree(DEFAULT_MODEL_DIR, d)
+    shutil.copytree(shipped_model_dir(), d)
     with open(d / MODEL_FILE, "ab") as fh:
         fh.write(b"x")
     sys.stdin = io.StringIO(json.dumps(GOOD))

@@ -40,3 +40,29 @@ def test_too_much_doubt_sends_the_strike_to_review(model):
     v = model.suggest_many([record], thresholds=strict)[0]
     assert v.verdict == "needs_review" and v.note is None
     assert any("no span shows" in r.message for r in v.reasons)
+
+
+def test_reusing_unchanged_finer_cuts_gives_the_features_of_scoring_every_cut(model):
+    """gate_features skips a finer cut that equals the cut before it; the features must not change."""
+    import numpy as np
+
+    from classifier.gate import gate_features
+    from classifier.model import with_context
+    from training.corpus import DATA_DIR, load_corpus
+
+    comments = [line["comment"] for line in load_corpus(DATA_DIR / "dev.jsonl")[:300]]
+    analyses = model.analyze_many(comments)
+    todo = [i for i, a in enumerate(analyses) if model.could_strike(a)]
+    levels = [model.segmenter.segment_levels(comments[i], None, (0.0, *FINE_MARGINS)) for i in todo]
+    assert any(len(cuts[1]) == len(cuts[0]) for cuts in levels) and any(len(cuts[2]) > len(cuts[0]) for cuts in levels)
+    fast = model.gate_features([analyses[i] for i in todo], levels, [comments[i] for i in todo])
+    classes, blocking = model._columns()
+    reference = []
+    for i, cuts in zip(todo, levels, strict=True):
+        a = analyses[i]
+        pieces = [model._proba(with_context([s.text for s in cut], model.context_scope))[:, blocking].sum(axis=1)
+                  for cut in cuts[1:]]
+        no_context = model._proba([(s.text, "", "") for s in a.spans])[:, blocking].sum(axis=1)
+        reference.append(gate_features(a.proba[:, blocking].sum(axis=1), a.proba.max(axis=1),
+                                       a.proba[:, classes.index("other")], pieces, no_context, len(comments[i])))
+    np.testing.assert_allclose(fast, np.array(reference), rtol=0, atol=1e-12)
