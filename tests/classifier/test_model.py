@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -113,3 +115,17 @@ def test_the_same_span_scores_the_same_whatever_came_before(shipped_model):
     before = shipped_model.span_classifier.predict_proba(item)
     shipped_model.suggest({"rating": 1, "comment": "x 's😡😡", "fulfillment_channel": "AFN"})
     np.testing.assert_array_equal(shipped_model.span_classifier.predict_proba(item), before)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
+       | st.lists(st.sampled_from(["Paketet", "kom", "inte", "fram", ",", ".", "!!", "😡", "👍🏽", "\n", "\t", "\xa0",
+                                   "\u2028", "\u3000", "e\u0301", "don't", "U.S.A.", "http://x.se/a?b=1", "kr.", "'s",
+                                   "(", ")", "...", "-", "  "]), max_size=40).map("".join))
+def test_words_by_whitespace_chunk_equal_tokenizing_the_whole_text(text):
+    """_words tokenizes each whitespace-separated chunk on its own (cached); spaCy splits on whitespace first,
+    so that must give exactly the tokens of the whole text, or the shipped model would see other features."""
+    from classifier.model import _words
+    from classifier.segment import fold, tokenizer, word_offsets
+
+    assert _words(text) == tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
