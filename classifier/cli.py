@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL, EXIT_START = 0, 1, 2, 3, 4
 
 
 def _err(msg: str) -> None:
@@ -194,10 +194,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from service.observability import configure_logging
 
+    # Refuse a bad model here, with one clear line and exit code 3, before any worker or database starts.
+    _load_model(None)
     configure_logging()
     # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info", access_log=False)
+    try:
+        uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    loop="uvloop", http="httptools", log_level="info", access_log=False)
+    except SystemExit as exc:
+        if exc.code != 3:  # uvicorn's "startup failed"; the model passed above, so something else did
+            raise
+        _err("the service could not start (see the log above; e.g. the database cannot be reached)")
+        return EXIT_START
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from classifier.artifact import load_model
+from classifier.artifact import ModelIntegrityError, load_model
 from service import crud, observability
 from service.auth import hash_key
 from service.config import Settings
@@ -32,6 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The model first: a refused artifact stops the start before anything touches the database.
+        try:
+            model = load_model(settings.model_dir)
+        except ModelIntegrityError as exc:
+            log.error("refusing to start: the model was refused: %s", exc)
+            raise
         engine = make_engine(settings.database_url)
         migrate(engine)
         app.state.sessions = session_factory(engine)
@@ -43,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     # Printed once to the console that started the server, never to the logs.
                     print(f"feedback-strike: created the first admin API key (store it now): {key}",
                           file=sys.stderr, flush=True)
-        app.state.model = load_model(settings.model_dir)
+        app.state.model = model
         app.state.model.suggest({"rating": 1, "comment": "Paketet kom aldrig fram. Never arrived.",
                                  "fulfillment_channel": "AFN"})  # warm the tokenizer and caches
         app.state.metrics.model.labels(app.state.model.version).set(1)
