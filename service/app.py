@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from classifier.artifact import ModelIntegrityError, load_model
 from service import crud, observability
-from service.auth import hash_key
+from service.auth import DATABASE_UNAVAILABLE, hash_key
 from service.config import Settings
-from service.db import make_engine, migrate, session_factory, transaction
+from service.db import Breaker, GuardedSessions, make_engine, migrate, session_factory, transaction
 from service.limits import BodyLimit
 from service.routes import docs, feedback, health, review, strike_requests, verdicts
 
@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         engine = make_engine(settings.database_url)
         migrate(engine)
-        app.state.sessions = session_factory(engine)
+        breaker = Breaker(cooldown=settings.database_retry_after_seconds)
+        breaker.watch(engine)
+        app.state.sessions = GuardedSessions(session_factory(engine), breaker)
         app.state.bootstrap_key_hashes = tuple(hash_key(k) for k in settings.key_set())
         if not settings.key_set():
             with transaction(app.state.sessions) as session:
@@ -90,6 +92,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(crud.RateLimited)
     async def rate_limited(_: Request, exc: crud.RateLimited) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """A database outage is a 503 to retry, not a 500: routes that need no database keep answering."""
+        cause = type(getattr(exc, "orig", None) or exc).__name__  # never the message: it may quote values
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.warning("database unavailable", extra={"fields": {"route": route, "error": cause}})
+        retry = str(settings.database_retry_after_seconds)
+        return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503,
+                            headers={"Retry-After": retry})
+
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, database_unavailable)
 
     @app.exception_handler(crud.Invalid)
     async def invalid(_: Request, exc: crud.Invalid) -> JSONResponse:

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.auth import Principal, roles
+from service.db import DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -33,6 +34,6 @@ def readyz(request: Request) -> JSONResponse:
     try:
         with request.app.state.sessions() as session:
             session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
+    except (SQLAlchemyError, DatabaseUnavailable):
         return JSONResponse({"status": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
     return JSONResponse({"status": "ready", "model_version": model.version})

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from classifier.decision import LABELS, note_for
 from service import crud
@@ -172,8 +173,14 @@ def request_page(request: Request, request_id: int) -> Response:
 
 @router.post("/requests/{request_id}/decision")
 async def decide(request: Request, request_id: int) -> Response:
-    principal, key = _require(request)
+    """Reads the form here; the key check and the database work run in the thread pool, never on the event
+    loop (a slow or unreachable database would otherwise stall every other request of the process)."""
     form = await request.form()
+    return await run_in_threadpool(_decide, request, request_id, form)
+
+
+def _decide(request: Request, request_id: int, form: Any) -> Response:
+    principal, key = _require(request)
     _check_csrf(key, str(form.get("csrf", "")))
     decision = str(form.get("decision", ""))
     if decision not in ("strike", "keep"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,11 +18,8 @@ ADMIN_KEY = "bootstrap-admin-key-for-tests"
 PG_SERVER = os.environ.get("FEEDBACK_STRIKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/feedback-strike.db"
-        return
+def fresh_pg_database() -> Iterator[str]:
+    """A new database on the local PostgreSQL for one test, dropped after it."""
     if os.environ.get("FEEDBACK_STRIKE_SKIP_POSTGRES") == "1":
         pytest.skip("FEEDBACK_STRIKE_SKIP_POSTGRES=1: told to skip PostgreSQL")
     import psycopg
@@ -32,6 +30,19 @@ def db_url(request, tmp_path):
     yield PG_SERVER + name
     with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/feedback-strike.db"
+        return
+    yield from fresh_pg_database()
+
+
+@pytest.fixture
+def pg_url():
+    yield from fresh_pg_database()
 
 
 @pytest.fixture
