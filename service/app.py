@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
@@ -64,6 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Suggests whether negative feedback on marketplace-fulfilled orders should be struck.")
     app.state.settings = settings
     app.state.metrics = observability.install(app)
+
+    def openapi_with_limits() -> dict[str, Any]:
+        """The schema states this deployment's batch limit, so a client (or schemathesis) can keep to it."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema["components"]["schemas"]["BatchIn"]["properties"]["items"]["maxItems"] = settings.max_batch_items
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi_with_limits  # type: ignore[method-assign]
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.auth import Principal, roles
 from service.db import DatabaseUnavailable
+from service.schemas import ReadyOut, errors
 
 router = APIRouter(tags=["health"])
 
@@ -19,13 +20,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", include_in_schema=True, response_class=Response)
+@router.get("/metrics", include_in_schema=True, response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}, **errors(401, 403, 503)})
 def metrics(request: Request, _admin: Annotated[Principal, roles("admin")]) -> Response:
     """Prometheus text format: requests and latency per route, verdicts and span labels, model version."""
     return request.app.state.metrics.render()  # type: ignore[no-any-return]
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "Loading, or the database cannot be reached.",
+                             "headers": {"Retry-After": {"schema": {"type": "integer"}}}}})
 def readyz(request: Request) -> JSONResponse:
     """The model is loaded and the database answers."""
     model = getattr(request.app.state, "model", None)
