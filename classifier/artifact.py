@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,13 @@ def verify(directory: str | os.PathLike[str]) -> dict[str, Any]:
                 f"checksum mismatch for {path}: manifest says {files[name][:16]}..., file is {actual[:16]}...; "
                 "the file was altered or truncated, refusing to load it"
             )
+    try:
+        card_version = json.loads((d / CARD_FILE).read_text(encoding="utf-8")).get("model_version")
+    except (ValueError, AttributeError) as exc:
+        raise ModelIntegrityError(f"{d / CARD_FILE} is not a valid model card: {exc}") from None
+    if card_version != manifest.get("model_version"):
+        raise ModelIntegrityError(f"{d / CARD_FILE} names model version {card_version!r} but {mpath} names "
+                                  f"{manifest.get('model_version')!r}: the files come from different models")
     return manifest
 
 
@@ -104,7 +112,20 @@ def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel
     data = (d / MODEL_FILE).read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
         raise ModelIntegrityError(f"{d / MODEL_FILE} changed while it was being loaded; refusing it")
-    model = joblib.load(io.BytesIO(data))
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    # An estimator pickled by another scikit-learn may load yet compute wrong answers: refuse it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            model = joblib.load(io.BytesIO(data))
+        except InconsistentVersionWarning as w:
+            raise ModelIntegrityError(
+                f"{d / MODEL_FILE} was saved with scikit-learn {w.original_sklearn_version}; this is "
+                f"{w.current_sklearn_version}: retrain the model or install the version it was saved with") from None
+        except Exception as exc:  # checksums matched, so the code reading the bytes is what differs
+            raise ModelIntegrityError(f"{d / MODEL_FILE} cannot be read by this code ({type(exc).__name__}: "
+                                      f"{exc}); it was probably saved by another version") from None
     if not isinstance(model, FeedbackModel) or model.version != manifest.get("model_version"):
         raise ModelIntegrityError(f"{d / MODEL_FILE} does not hold the model version its manifest names")
     return model

@@ -11,7 +11,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL, EXIT_REFUSED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
+EXIT_REFUSED = 4  # models promote/rollback: a refusal that --force would lift
+EXIT_START = 4  # serve: the model passed, but the service could not start (e.g. no database)
 
 
 def _err(msg: str) -> None:
@@ -326,12 +328,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from service.observability import configure_logging
 
+    # Refuse a bad model here, with one clear line and exit code 3, before any worker or database starts.
+    _load_model(None)
     configure_logging()
     # uvicorn's access log prints raw paths and query strings; ours (JSON, with a request id) does not.
     # A worker spends seconds importing spaCy and scikit-learn and loading the model; uvicorn's default
     # 5 s health check killed and restarted workers in a loop on a busy 2-core machine, hence 30 s.
-    uvicorn.run("service.app:serve_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info", access_log=False, timeout_worker_healthcheck=30)
+    try:
+        uvicorn.run("service.app:serve_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    loop="uvloop", http="httptools", log_level="info", access_log=False,
+                    timeout_worker_healthcheck=30)
+    except SystemExit as exc:
+        if exc.code != 3:  # uvicorn's "startup failed"; the model passed above, so something else did
+            raise
+        _err("the service could not start (see the log above; e.g. the database cannot be reached)")
+        return EXIT_START
     return EXIT_OK
 
 

@@ -41,7 +41,6 @@ from classifier.segment import fold, tokenizer, word_offsets
 
 
 # --- feature analyzers (module level so that they pickle) -------------------------
-@lru_cache(maxsize=100_000)
 def _words(text: str) -> tuple[str, ...]:
     """The diacritic-folded lowercase spaCy tokens of a span, tokenized on its own (as in training).
 
@@ -49,14 +48,16 @@ def _words(text: str) -> tuple[str, ...]:
     classifier always tokenizes the span itself: the same span text always gets the same features.
     spaCy splits on whitespace before anything else, so the tokens of a text are the tokens of its
     whitespace-separated chunks, each cached: the context of a span (the rest of its comment) costs
-    look-ups of words already seen, not a tokenizer run (tested equal to tokenizing the whole text)."""
+    look-ups of words already seen, not a tokenizer run (tested equal to tokenizing the whole text).
+    Not cached itself: a span's context is mostly text never seen again, and caching it cost memory
+    without bound in a long-running service; the per-chunk cache is bounded."""
     chunks = text.split()
     if len(chunks) == 1:
         return _chunk_words(chunks[0])
     return tuple(w for chunk in chunks for w in _chunk_words(chunk))
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=100_000)
 def _chunk_words(chunk: str) -> tuple[str, ...]:
     return tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(chunk), chunk))
 
@@ -278,7 +279,9 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
             if prefix is not None and prefix in wv:
                 own.append(wv[prefix])
             lo, hi = self.char_ngram_range
-            own.extend(woff + cv[g] for g in _char_ngrams(word, lo, hi) if g in cv)
+            # Unwrapped: the columns are cached just below, so the n-gram cache would only hold a second copy of
+            # every new word's n-grams (1.8 kB a word, 47% of the memory a long-running service gained per new word).
+            own.extend(woff + cv[g] for g in _char_ngrams.__wrapped__(word, lo, hi) if g in cv)
             hit = (np.array(own, dtype=np.int64), xoff + xv.get("P:" + word, -1 - xoff),
                    xoff + xv.get("N:" + word, -1 - xoff))
             if len(cache) > 300_000:

@@ -47,10 +47,22 @@ class Span:
     text: str
 
 
-@lru_cache(maxsize=1)
+# spaCy adds every word it has not seen before to the pipeline's Vocab and StringStore and never
+# lets go (about 0.5 kB a word), so a long-running service would grow without bound. Tokenization
+# does not depend on what the vocabulary has seen, so past this many entries a fresh pipeline
+# (20-70 ms to make) replaces the old one: at most about 10 MB.
+MAX_LEXEMES = 20_000
+_pipeline: list[spacy.language.Language] = []
+
+
 def tokenizer() -> spacy.language.Language:
-    """The shared blank Swedish pipeline (its tokenizer handles English text well too)."""
-    return spacy.blank("sv")
+    """The shared blank Swedish pipeline (its tokenizer handles English text well too), renewed
+    once its vocabulary passes ``MAX_LEXEMES``."""
+    nlp = _pipeline[0] if _pipeline else None
+    if nlp is None or len(nlp.vocab) > MAX_LEXEMES:
+        nlp = spacy.blank("sv")
+        _pipeline[:] = [nlp]
+    return nlp
 
 
 def make_doc(text: str) -> Doc:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
@@ -17,12 +18,22 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from classifier.artifact import ModelIntegrityError
 from service import crud, observability
-from service.auth import hash_key
+from service.auth import DATABASE_UNAVAILABLE, hash_key
 from service.config import Settings
-from service.db import BOOTSTRAP_LOCK, make_engine, migrate, session_factory, take_turns, transaction
+from service.db import (
+    BOOTSTRAP_LOCK,
+    Breaker,
+    GuardedSessions,
+    make_engine,
+    migrate,
+    session_factory,
+    take_turns,
+    transaction,
+)
 from service.limits import BodyLimit
-from service.model_holder import ModelHolder
+from service.model_holder import ModelHolder, ReloadRefused
 from service.routes import admin_model, docs, feedback, health, review, strike_requests, verdicts
 
 log = logging.getLogger("feedback_strike.service")
@@ -34,9 +45,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The model first: a refused artifact stops the start before anything touches the database.
+        holder = app.state.model_holder = ModelHolder(app, settings)
+        try:
+            holder.load_initial()  # checksums and the smoke test; answering the canned records warms the caches
+        except ReloadRefused as exc:
+            log.error("refusing to start: the model was refused: %s", exc)
+            raise ModelIntegrityError(str(exc)) from None
         engine = make_engine(settings.database_url)
         migrate(engine)
-        app.state.sessions = session_factory(engine)
+        breaker = Breaker(cooldown=settings.database_retry_after_seconds)
+        breaker.watch(engine)
+        app.state.sessions = GuardedSessions(session_factory(engine), breaker)
         app.state.bootstrap_key_hashes = tuple(hash_key(k) for k in settings.key_set())
         if not settings.key_set():
             with transaction(app.state.sessions) as session:
@@ -46,8 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     # Printed once to the console that started the server, never to the logs.
                     print(f"feedback-strike: created the first admin API key (store it now): {key}",
                           file=sys.stderr, flush=True)
-        holder = app.state.model_holder = ModelHolder(app, settings)
-        holder.load_initial()  # checksums and the smoke test; answering the canned records warms the caches
         watcher = asyncio.create_task(holder.watch()) if holder.watching else None
         yield
         if watcher is not None:
@@ -61,6 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Suggests whether negative feedback on marketplace-fulfilled orders should be struck.")
     app.state.settings = settings
     app.state.metrics = observability.install(app)
+
+    def openapi_with_limits() -> dict[str, Any]:
+        """The schema states this deployment's batch limit, so a client (or schemathesis) can keep to it."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema["components"]["schemas"]["BatchIn"]["properties"]["items"]["maxItems"] = settings.max_batch_items
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi_with_limits  # type: ignore[method-assign]
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
@@ -89,6 +116,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(crud.RateLimited)
     async def rate_limited(_: Request, exc: crud.RateLimited) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """A database outage is a 503 to retry, not a 500: routes that need no database keep answering."""
+        cause = type(getattr(exc, "orig", None) or exc).__name__  # never the message: it may quote values
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.warning("database unavailable", extra={"fields": {"route": route, "error": cause}})
+        retry = str(settings.database_retry_after_seconds)
+        return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503,
+                            headers={"Retry-After": retry})
+
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, database_unavailable)
 
     @app.exception_handler(crud.Invalid)
     async def invalid(_: Request, exc: crud.Invalid) -> JSONResponse:

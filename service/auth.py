@@ -3,17 +3,34 @@
 Keys are stored only as SHA-256 hashes (database table ``api_keys``; ``FEEDBACK_STRIKE_API_KEYS``
 adds bootstrap admin keys held in memory).  A missing or unknown key answers 401, a known key
 with the wrong role 403.
+
+While the database cannot be reached, a key this process verified within the last
+``auth_outage_grace_seconds`` still authenticates, so routes that need no database (suggestions)
+keep working through an outage; the routes that need the database answer 503 anyway.  Revoking a
+key in this process forgets it at once; a revocation made elsewhere reaches this fallback only
+through the database, so it is bounded by the grace period.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from service.db import DatabaseUnavailable
+
+# Errors that mean "the database cannot be reached right now" (answered 503 with Retry-After).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError,
+                                                     PoolTimeout, DatabaseUnavailable)
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
 _bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token")
@@ -36,6 +53,41 @@ class Principal:
         return self.role in ("seller", "admin")
 
 
+class _VerifiedKeys:
+    """Keys verified against the database, kept only to ride out a database outage (bounded, thread-safe)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, key_hash: str, principal: Principal) -> None:
+        with self._lock:
+            self._entries[key_hash] = (principal, time.monotonic())
+            self._entries.move_to_end(key_hash)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget(self, key_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(key_hash, None)
+
+    def recent(self, key_hash: str, max_age: float) -> Principal | None:
+        with self._lock:
+            hit = self._entries.get(key_hash)
+        if hit is None or time.monotonic() - hit[1] > max_age:
+            return None
+        return hit[0]
+
+
+verified_keys = _VerifiedKeys()
+
+
+def forget_key(key_hash: str) -> None:
+    """Called when a key is revoked: this process stops accepting it at once, database or not."""
+    verified_keys.forget(key_hash)
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -53,11 +105,20 @@ def require_principal(
         return Principal(name="bootstrap-admin", role="admin")
     from service import crud
 
-    with request.app.state.sessions() as session:
-        row = crud.find_key(session=session, key_hash=digest)
+    try:
+        with request.app.state.sessions() as session:
+            row = crud.find_key(session=session, key_hash=digest)
+    except DATABASE_UNAVAILABLE:
+        known = verified_keys.recent(digest, request.app.state.settings.auth_outage_grace_seconds)
+        if known is None:
+            raise
+        return known
     if row is None:
+        verified_keys.forget(digest)
         raise _unauthorized("unknown or revoked API key")
-    return Principal(name=f"key-{row.id}:{row.name}", role=row.role, seller_id=row.seller_id)
+    principal = Principal(name=f"key-{row.id}:{row.name}", role=row.role, seller_id=row.seller_id)
+    verified_keys.remember(digest, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     abuse_max_ineligible_share: float = Field(default=0.5, ge=0, le=1,
                                               description="largest share of plainly ineligible requests")
     abuse_min_requests: int = Field(default=10, ge=1, description="requests before the share limit applies")
+    auth_outage_grace_seconds: float = Field(
+        default=900, ge=0, description="while the database is down, keys verified this recently still authenticate")
+    database_retry_after_seconds: int = Field(default=5, ge=1,
+                                              description="Retry-After of the 503 answered while the database is down")
 
     def guard_limits(self) -> GuardLimits:
         return GuardLimits(self.abuse_window_seconds, self.abuse_max_requests, self.abuse_max_ineligible_share,

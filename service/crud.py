@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from classifier.decision import BLOCKING_LABELS, LABELS, OrderFacts, gold_verdict, note_for
 from classifier.records import FeedbackRecord, SuggestedVerdict
-from service.auth import hash_key
+from service.auth import forget_key, hash_key
 from service.tables import ApiKey, AuditEvent, Feedback, StrikeRequest
 
 ROLES = ("seller", "reviewer", "admin")
@@ -68,6 +68,7 @@ def revoke_key(*, session: Session, key_id: int) -> ApiKey:
         raise NotFound(f"no key with id {key_id}")
     if row.revoked_at is None:
         row.revoked_at = now()
+    forget_key(row.key_hash)
     return row
 
 

@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from classifier.records import FeedbackRecord
+from classifier.records import EMAIL_PATTERN, ID_PATTERN, FeedbackRecord, iso_date
+
+IsoDate = Annotated[date, BeforeValidator(iso_date)]
+
+
+# --- errors: every status a route can answer is in the OpenAPI schema, with its body ---------------
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what went wrong, in words")
+
+
+class ProblemOut(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ProblemsOut(BaseModel):
+    detail: list[ProblemOut]
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+_ERRORS: dict[int, dict[str, Any]] = {
+    400: {"model": ProblemsOut, "description": "The body is not valid UTF-8 JSON."},
+    401: {"model": ErrorOut, "description": "No API key, or an unknown or revoked one."},
+    403: {"model": ErrorOut, "description": "The key's role (or seller) may not do this."},
+    404: {"model": ErrorOut, "description": "No such thing, or it belongs to another seller."},
+    409: {"model": ErrorOut, "description": "The strike request was already decided."},
+    413: {"model": ErrorOut, "description": "The body or the batch is larger than the limit."},
+    429: {"model": ErrorOut, "description": "The abuse guard refuses more strike requests for now.",
+          "headers": _RETRY_AFTER},
+    503: {"model": ErrorOut, "description": "The database cannot be reached; retry after Retry-After seconds.",
+          "headers": _RETRY_AFTER},
+}
+
+
+# Ids and offsets beyond a database INTEGER answer 422 (they used to reach the driver and answer 500).
+MAX_DB_INT = 2**31 - 1
+SellerId = Annotated[str, Field(min_length=1, max_length=100, pattern=ID_PATTERN)]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses."""
+    return {code: _ERRORS[code] for code in codes}
 
 
 class SpanOut(BaseModel):
@@ -42,8 +84,21 @@ class BatchOut(BaseModel):
 
 
 # --- Feedback Manager ----------------------------------------------------------------------
+class StoredFeedbackRecord(FeedbackRecord):
+    """A record the Feedback Manager stores: the ids, the buyer's e-mail and the date are required."""
+
+    feedback_id: str = Field(min_length=1, max_length=200, examples=["fb-0001"],
+                             json_schema_extra={"pattern": ID_PATTERN})
+    order_id: str = Field(min_length=1, max_length=100, examples=["203-1234567-1234567"],
+                          json_schema_extra={"pattern": ID_PATTERN})
+    seller_id: str = Field(min_length=1, max_length=100, examples=["S1"], json_schema_extra={"pattern": ID_PATTERN})
+    buyer_email: str = Field(max_length=320, examples=["x@example.com"],
+                             json_schema_extra={"pattern": EMAIL_PATTERN})
+    feedback_date: IsoDate
+
+
 class FeedbackImport(BaseModel):
-    items: list[FeedbackRecord] = Field(min_length=1)
+    items: list[StoredFeedbackRecord] = Field(min_length=1)
 
 
 class ImportResult(BaseModel):
@@ -87,7 +142,7 @@ class SellerMetrics(BaseModel):
 
 # --- strike requests -------------------------------------------------------------------------
 class StrikeRequestIn(BaseModel):
-    feedback_id: str = Field(min_length=1, max_length=200)
+    feedback_id: str = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
 
 
 class SpanCorrection(BaseModel):
@@ -120,3 +175,45 @@ class StrikeRequestOut(BaseModel):
 class QueuePage(BaseModel):
     total: int
     items: list[StrikeRequestOut]
+
+
+# --- admin ---------------------------------------------------------------------------------------
+class GuardLimitsOut(BaseModel):
+    window_seconds: int
+    max_requests: int
+    max_ineligible_share: float
+    min_requests: int
+
+
+class SellerStanding(BaseModel):
+    seller_id: str
+    window_seconds: int
+    requests: int
+    plainly_ineligible: int
+    ineligible_share: float
+    limited: bool
+    reason: str | None
+    retry_after: int | None
+
+
+class AbuseGuardOut(BaseModel):
+    limits: GuardLimitsOut
+    sellers: list[SellerStanding]
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    request_id: int | None
+    actor: str
+    action: str
+    at: datetime
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="ready, loading or database unavailable")
+    model_version: str | None = None

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, Date, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that reads back in UTC with its offset on every database.
+
+    SQLite has no time zones: ``DateTime(timezone=True)`` returned naive values there, so the API
+    answered "2026-11-26T08:12:25" on SQLite but "...+00:00" on PostgreSQL (not an RFC 3339 date-time).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("timestamps are stored with their time zone (datetime.now(UTC))")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -21,8 +43,8 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))  # seller | reviewer | admin
     seller_id: Mapped[str | None] = mapped_column(String(100))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Feedback(Base):
@@ -40,8 +62,8 @@ class Feedback(Base):
     feedback_date: Mapped[date] = mapped_column(Date)
     struck: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
-    struck_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    struck_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class StrikeRequest(Base):
@@ -52,7 +74,7 @@ class StrikeRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     feedback_id: Mapped[str] = mapped_column(ForeignKey("feedback.feedback_id"))
     seller_id: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     suggested_verdict: Mapped[str] = mapped_column(String(20))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     spans: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -62,7 +84,7 @@ class StrikeRequest(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | decided
     decision: Mapped[str | None] = mapped_column(String(10))
     decided_by: Mapped[str | None] = mapped_column(String(100))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewer_comment: Mapped[str | None] = mapped_column(Text)
     corrections: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
@@ -74,5 +96,5 @@ class AuditEvent(Base):
     request_id: Mapped[int | None] = mapped_column(ForeignKey("strike_requests.id"))
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(50))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     details: Mapped[dict[str, Any]] = mapped_column(JSON)

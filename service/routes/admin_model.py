@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, roles
 from service.model_holder import ModelHolder, ReloadRefused
+from service.schemas import errors
 
-router = APIRouter(prefix="/v1/admin/model", tags=["admin"])
+router = APIRouter(prefix="/v1/admin/model", tags=["admin"], responses=errors(401, 403, 503))
 Admin = Annotated[Principal, roles("admin")]
 
 

@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from classifier.decision import LABELS, note_for
 from service import crud
 from service.auth import Principal, require_principal
 from service.db import transaction
 from service.routes.feedback import mask_email
+from service.schemas import MAX_DB_INT
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -87,6 +90,8 @@ def _age(created: datetime) -> str:
 
 
 LOGIN_COOKIE = "fs_login_csrf"
+MAX_AGE_HOURS = 24 * 365 * 10  # the age filter's ceiling (a larger one overflowed datetime: 500)
+RequestId = Annotated[int, PathParam(ge=1, le=MAX_DB_INT)]
 
 
 def _login_form(request: Request, error: str | None, status_code: int = 200) -> Response:
@@ -141,7 +146,9 @@ def queue(request: Request, language: str | None = None, verdict: str | None = N
     principal, key = _require(request)
     language = language or None
     verdict = verdict or None
-    age = int(min_age_hours) if min_age_hours and min_age_hours.isdigit() else None
+    # ASCII digits only: "²".isdigit() is true but int("²") fails.
+    age = min(int(min_age_hours), MAX_AGE_HOURS) if min_age_hours and min_age_hours.isascii() \
+        and min_age_hours.isdigit() else None
     before = datetime.now(UTC) - timedelta(hours=age) if age else None
     with request.app.state.sessions() as session:
         total, rows = crud.review_queue(session=session, language=language, suggested_verdict=verdict,
@@ -156,7 +163,7 @@ def queue(request: Request, language: str | None = None, verdict: str | None = N
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
-def request_page(request: Request, request_id: int) -> Response:
+def request_page(request: Request, request_id: RequestId) -> Response:
     principal, key = _require(request)
     with request.app.state.sessions() as session:
         req = crud.get_strike_request(session=session, request_id=request_id, seller_id=None)
@@ -171,9 +178,15 @@ def request_page(request: Request, request_id: int) -> Response:
 
 
 @router.post("/requests/{request_id}/decision")
-async def decide(request: Request, request_id: int) -> Response:
-    principal, key = _require(request)
+async def decide(request: Request, request_id: RequestId) -> Response:
+    """Reads the form here; the key check and the database work run in the thread pool, never on the event
+    loop (a slow or unreachable database would otherwise stall every other request of the process)."""
     form = await request.form()
+    return await run_in_threadpool(_decide, request, request_id, form)
+
+
+def _decide(request: Request, request_id: int, form: Any) -> Response:
+    principal, key = _require(request)
     _check_csrf(key, str(form.get("csrf", "")))
     decision = str(form.get("decision", ""))
     if decision not in ("strike", "keep"):

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from classifier.pipeline import FeedbackModel
 from classifier.records import FeedbackRecord
 from service.auth import AnyRole
-from service.schemas import BatchIn, BatchOut, VerdictOut
+from service.schemas import BatchIn, BatchOut, VerdictOut, errors
 
-router = APIRouter(prefix="/v1", tags=["verdicts"])
+router = APIRouter(prefix="/v1", tags=["verdicts"], responses=errors(400, 401, 413, 503))
 
 EXAMPLE = {"feedback_id": "fb-0001", "rating": 1, "fulfillment_channel": "AFN", "shipped_via_mcf": False,
            "comment": "Paketet kom två veckor för sent, men skärmen var repad."}

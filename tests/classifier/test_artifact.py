@@ -69,3 +69,65 @@ def test_wrong_format_version_is_refused(model_copy):
 def test_missing_directory_is_refused(tmp_path):
     with pytest.raises(ModelIntegrityError):
         load_model(tmp_path / "nowhere")
+
+
+def reseal(directory, **manifest_changes) -> None:
+    """Recompute the manifest's checksums (as a careless or hostile copy would), with changes."""
+    from classifier.artifact import sha256_file
+
+    manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    manifest.update(manifest_changes)
+    manifest["files"] = {name: sha256_file(directory / name) for name in (MODEL_FILE, CARD_FILE)}
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_a_manifest_naming_another_model_version_is_refused(model_copy):
+    card = json.loads((model_copy / CARD_FILE).read_text())
+    card["model_version"] = "2099.01.01-1"
+    (model_copy / CARD_FILE).write_text(json.dumps(card))
+    reseal(model_copy, model_version="2099.01.01-1")
+    with pytest.raises(ModelIntegrityError, match="does not hold the model version"):
+        load_model(model_copy)
+
+
+def test_a_card_from_another_model_is_refused_even_with_matching_checksums(model_copy):
+    card = json.loads((model_copy / CARD_FILE).read_text())
+    card["model_version"] = "2099.01.01-1"
+    (model_copy / CARD_FILE).write_text(json.dumps(card))
+    reseal(model_copy)
+    with pytest.raises(ModelIntegrityError, match="different models"):
+        load_model(model_copy)
+
+
+def test_a_model_saved_by_another_scikit_learn_is_refused(model_copy, monkeypatch):
+    import sklearn.base
+
+    from classifier.artifact import save_model
+
+    model = load_model(model_copy)
+    card = json.loads((model_copy / CARD_FILE).read_text())
+    monkeypatch.setattr(sklearn.base, "__version__", "0.99.0")  # what BaseEstimator.__getstate__ records
+    save_model(model, model_copy, card)
+    monkeypatch.undo()
+    with pytest.raises(ModelIntegrityError, match="saved with scikit-learn 0.99.0"):
+        load_model(model_copy)
+
+
+def test_a_pickle_of_something_else_is_refused(model_copy):
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump({"not": "a model"}, buffer)
+    (model_copy / MODEL_FILE).write_bytes(buffer.getvalue())
+    reseal(model_copy)
+    with pytest.raises(ModelIntegrityError, match="does not hold the model version"):
+        load_model(model_copy)
+
+
+def test_a_pickle_this_code_cannot_read_is_refused_with_the_reason(model_copy):
+    (model_copy / MODEL_FILE).write_bytes(b"cfeedback_strike_gone_module\nSpanModel\n.")  # a class that moved away
+    reseal(model_copy)
+    with pytest.raises(ModelIntegrityError, match="cannot be read by this code.*ModuleNotFoundError"):
+        load_model(model_copy)

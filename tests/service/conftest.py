@@ -41,13 +41,23 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+def fresh_pg_database() -> Iterator[str]:
+    """A new database on the local PostgreSQL for one test, dropped after it (for ``yield from`` in fixtures)."""
+    with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/feedback-strike.db"
         return
-    with postgres_database() as url:
-        yield url
+    yield from fresh_pg_database()
+
+
+@pytest.fixture
+def pg_url():
+    yield from fresh_pg_database()
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def test_roles_and_seller_isolation(client):
     assert client.get("/v1/feedback", headers=a).json()["items"][0]["buyer_email"] == "buyer1@example.com"
     assert client.get("/v1/sellers/B/metrics", headers=a).status_code == 404
     assert client.post("/v1/strike-requests", json={"feedback_id": "fb-B-2"}, headers=a).status_code == 404
-    assert client.post("/v1/feedback", json=record(3, seller="B"), headers=a).status_code == 422
+    assert client.post("/v1/feedback", json=record(3, seller="B"), headers=a).status_code == 403
     assert client.get("/v1/review-queue", headers=a).status_code == 403
     assert client.post("/v1/strike-requests", json={"feedback_id": "fb-B-2"}, headers=reviewer).status_code == 403
     assert client.get("/v1/feedback", headers={"X-API-Key": ""}).status_code == 401
