@@ -13,7 +13,7 @@ from classifier.decision import BLOCKING_LABELS, MARKETPLACE_LABELS, OrderFacts,
 from classifier.gate import FEATURES as GATE_FEATURES
 from classifier.gate import FINE_MARGINS, DoubtGate, gate_features
 from classifier.langid import LanguageGuess, LanguageIdentifier
-from classifier.model import SpanClassifier, with_context
+from classifier.model import Group, SpanClassifier, with_context
 from classifier.records import FeedbackRecord, ReasonOut, SpanOut, SuggestedVerdict, parse_record
 from classifier.segment import ClauseSegmenter, Span, make_doc
 
@@ -75,14 +75,14 @@ class FeedbackModel:
         """
         margins = (0.0, *FINE_MARGINS) if self.gate is not None else (0.0,)
         levels, per_comment = [], []
-        items: list[tuple[str, str, str]] = []
+        groups: list[Group] = []
         for comment in comments:
             cuts = self.segmenter.segment_levels(comment, make_doc(comment), margins)
             texts = [s.text for s in cuts[0]]
             levels.append(cuts)
             per_comment.append((cuts[0], self.langid.identify(texts)))
-            items.extend(with_context(texts, self.context_scope))
-        proba = self._proba(items)
+            groups.append((texts, self.context_scope, [s.words for s in cuts[0]]))
+        proba = self._proba_groups(groups)
         out, k = [], 0
         for spans, lang in per_comment:
             out.append(Analysis(spans, lang, proba[k : k + len(spans)]))
@@ -108,8 +108,9 @@ class FeedbackModel:
         texts with the same context give the same probabilities."""
         classes, blocking = self._columns()
         other = classes.index("other")
-        items: list[tuple[str, str, str]] = []
-        plans = []  # per comment, per finer cut: the offset of its scores in ``items``, or None to reuse
+        groups: list[Group] = []
+        n_rows = 0
+        plans = []  # per comment, per finer cut: the offset of its scores in the rows, or None to reuse
         for a, cuts in zip(analyses, levels, strict=True):
             plan: list[int | None] = []
             previous = [s.text for s in a.spans]
@@ -118,13 +119,15 @@ class FeedbackModel:
                 if texts == previous:
                     plan.append(None)
                 else:
-                    plan.append(len(items))
-                    items.extend(with_context(texts, self.context_scope))
+                    plan.append(n_rows)
+                    groups.append((texts, self.context_scope, [s.words for s in cut]))
+                    n_rows += len(texts)
                 previous = texts
-            plan.append(len(items))
-            items.extend((s.text, "", "") for s in a.spans)
+            plan.append(n_rows)
+            groups.append(([s.text for s in a.spans], "none", [s.words for s in a.spans]))
+            n_rows += len(a.spans)
             plans.append(plan)
-        extra = self._proba(items)[:, blocking].sum(axis=1)
+        extra = self._proba_groups(groups)[:, blocking].sum(axis=1)
         rows = []
         for a, cuts, comment, plan in zip(analyses, levels, comments, plans, strict=True):
             coarse = a.proba[:, blocking].sum(axis=1)
@@ -148,6 +151,17 @@ class FeedbackModel:
     def _proba(self, items: list[tuple[str, str, str]]) -> np.ndarray:
         with config_context(assume_finite=True, skip_parameter_validation=True):
             return self.span_classifier.predict_proba(items) if items else np.zeros((0, len(self.classes)))
+
+    def _proba_groups(self, groups: list[Group]) -> np.ndarray:
+        """Probabilities for the spans of each ``(span_texts, scope)`` group, as ``_proba`` over
+        ``with_context(span_texts, scope)`` gives them (scope "none": each span alone)."""
+        clf = self.span_classifier
+        if not hasattr(clf, "predict_proba_groups"):  # another estimator: the items it takes
+            items = [it for g in groups for it in (with_context(g[0], g[1]) if g[1] != "none"
+                                                   else [(t, "", "") for t in g[0]])]
+            return self._proba(items)
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            return clf.predict_proba_groups(groups)
 
     def span_items(self, span_texts: Sequence[str]) -> list[tuple[str, str, str]]:
         """The span model's input for the spans of one comment."""

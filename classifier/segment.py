@@ -17,10 +17,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-import numpy as np
 import spacy
 from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.tokens import Doc
@@ -45,6 +44,11 @@ class Span:
     start: int
     end: int
     text: str
+    # The span's folded words, as the span model reads ``text`` on its own (``classifier.model._words``),
+    # when the segmenter already has them: the span starts and ends at whitespace, so its tokens are
+    # the comment's tokens (spaCy tokenizes each whitespace-separated chunk on its own).  None when a
+    # span edge falls inside a chunk ("bra😡"): then ``text`` must be tokenized itself.
+    words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
 
 # spaCy adds every word it has not seen before to the pipeline's Vocab and StringStore and never
@@ -159,6 +163,31 @@ def _rule_boundary(kinds: Sequence[str], toks: Sequence[str], i: int) -> bool:
     )
 
 
+_NO_PAIR = (0.0, 0.0)
+_KINDS = ("END", "COMMA", "CLAUSE", "EMOJI", "PUNCT", "WORD")
+
+
+class _Tables:
+    """A trained segmenter's weights arranged for the boundary score's hot loop."""
+
+    def __init__(self, seg: ClauseSegmenter) -> None:
+        g = (seg.weights or {}).get
+        self.kind = {(pk, k): seg._kind_weight(pk, k) for pk in _KINDS for k in _KINDS}
+        self.left, self.since = seg._length_tables()
+        self.p2_start = g("p2=<s>", 0.0)
+        self.n1_end = g("n1=</s>", 0.0)
+        self.rule = g("rule", 0.0)
+        self.contrastive = {pk: g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0) for pk in _KINDS}
+        self.coord_pk = {pk: g("coord|pk=" + pk, 0.0) for pk in _KINDS}
+        self._get = g
+        # "p1|w=a|b" and "w|n1=a|b" weights of the word pairs that have one; every other pair weighs (0, 0)
+        keys = {name[5:] for name in seg.weights or {} if name[:5] in ("p1|w=", "w|n1=")}
+        self.pairs = {key: (g("p1|w=" + key, 0.0), g("w|n1=" + key, 0.0)) for key in keys}
+
+    def coord_n1(self, n1: str) -> float:
+        return self._get("coord|n1=" + n1, 0.0)
+
+
 class ClauseSegmenter:
     """Splits a comment into spans.  ``weights`` come from :meth:`fit`; ``None`` means rules only."""
 
@@ -182,12 +211,16 @@ class ClauseSegmenter:
             return [[] for _ in margins]
         toks = [fold(w) for _, _, w in words]
         kinds = [_kind(w) for _, _, w in words]
+        n = len(words)
+        # at_gap[i]: whitespace (or the text's edge) lies right before word i; at_gap[n]: after the last word
+        at_gap = [True] + [words[i - 1][1] < words[i][0] for i in range(1, n)] + [True]
         out = []
         for starts in self._starts(comment, words, toks, kinds, margins):
             spans = []
             for a, b in zip(starts, starts[1:], strict=False):
                 start, end = words[a][0], words[b - 1][1]
-                spans.append(Span(start, end, comment[start:end]))
+                spans.append(Span(start, end, comment[start:end],
+                                  tuple(toks[a:b]) if at_gap[a] and at_gap[b] else None))
             out.append(spans)
         return out
 
@@ -202,35 +235,36 @@ class ClauseSegmenter:
                     starts.append(i)
             starts.append(n)
             return [starts for _ in margins]
-        # The same sum as :meth:`score`: every term that does not depend on the previous
-        # boundary is computed for all positions at once; only "since" is sequential.
-        g = self.weights.get
-        tw = np.array([self._token_weights(t) for t in toks])  # (n, 4): w, p1, p2, n1
-        pair = self._pair_weights
-        pairs = np.array([pair(a, b) for a, b in zip(toks, toks[1:], strict=False)] or [(0.0, 0.0)])
-        base = np.full(n, self.bias)
-        base[1:] += tw[1:, 0] + tw[:-1, 1] + pairs[: n - 1, 0]  # w, p1, "p1|w" (pair i-1, i)
-        base[2:] += tw[:-2, 2]
-        base[1:2] += g("p2=<s>", 0.0)
-        base[1 : n - 1] += tw[2:, 3] + pairs[1 : n - 1, 1]  # n1 and "w|n1" (pair i, i+1)
-        if n >= 2:
-            base[n - 1] += g("n1=</s>", 0.0) + g("w|n1=" + toks[n - 1] + "|</s>", 0.0)
-        left_w, since_w = self._length_tables()
-        kind_w = self._kind_weight
-        rule_w = g("rule", 0.0)
-        extra = [0.0] * n
+        # The same sum as :meth:`score`, term by term in the order the earlier vectorised version added
+        # them (so the scores are bit-identical); only "since" depends on the previous boundary.
+        t = self._tables()
+        tw = self._token_weights
+        pairs = t.pairs
+        kind_w, left_w, since_w = t.kind, t.left, t.since
+        weights = [tw(tok) for tok in toks]  # (w, p1, p2, n1) per word
+        scores = [0.0] * n
+        new_line = [False] * n
+        bias = self.bias
         for i in range(1, n):
             tk, pk = toks[i], kinds[i - 1]
-            e = kind_w(pk, kinds[i]) + left_w[min(n - i, 12)]
+            pair = pairs.get(toks[i - 1] + "|" + tk, _NO_PAIR)
+            s = bias + ((weights[i][0] + weights[i - 1][1]) + pair[0])
+            s = s + (weights[i - 2][2] if i >= 2 else t.p2_start)
+            if i < n - 1:
+                s = s + (weights[i + 1][3] + pairs.get(tk + "|" + toks[i + 1], _NO_PAIR)[1])
+            else:
+                s = s + (t.n1_end + pairs.get(tk + "|</s>", _NO_PAIR)[1])
+            e = kind_w[pk, kinds[i]] + left_w[min(n - i, 12)]
             if tk in CONTRASTIVE:
-                e += g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0)
+                e = e + t.contrastive[pk]
             if tk in COORDINATING:
-                e += g("coord|pk=" + pk, 0.0) + g("coord|n1=" + (toks[i + 1] if i + 1 < n else "</s>"), 0.0)
+                e = e + (t.coord_pk[pk] + t.coord_n1(toks[i + 1] if i + 1 < n else "</s>"))
             if _rule_boundary(kinds, toks, i):
-                e += rule_w
-            extra[i] = e
-        scores = (base + np.array(extra)).tolist()
-        new_line = [i > 0 and breaks_line(comment[words[i - 1][1] : words[i][0]]) for i in range(n)]
+                e = e + t.rule
+            scores[i] = s + e
+            gap_start, gap_end = words[i - 1][1], words[i][0]  # breaks_line(comment[gap_start:gap_end]), unsliced
+            new_line[i] = ((gap_end - gap_start > 1 or (gap_end > gap_start and comment[gap_start] != " "))
+                           and _LINE_BREAK.search(comment, gap_start, gap_end) is not None)
         can_start = [k not in ("END", "COMMA") for k in kinds]  # a point never starts with a full stop or a comma
         cuts = []
         for margin in margins:
@@ -242,6 +276,13 @@ class ClauseSegmenter:
             starts.append(n)
             cuts.append(starts)
         return cuts
+
+    def _tables(self) -> _Tables:
+        """Every weight the boundary score reads that does not depend on a word, looked up once."""
+        hit = self.__dict__.get("_tables_cache")
+        if hit is None:
+            hit = self.__dict__["_tables_cache"] = _Tables(self)
+        return hit
 
     def _pair_weights(self, a: str, b: str) -> tuple[float, float]:
         """Weights of "p1|w=a|b" (b follows a) and "w|n1=a|b" (a is followed by b), cached per pair."""
@@ -326,7 +367,7 @@ class ClauseSegmenter:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache", "_len_tables"):
+        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache", "_len_tables", "_tables_cache"):
             state.pop(cache, None)
         if self.weights is not None:
             state["weights"] = pack(self.weights)

@@ -129,3 +129,41 @@ def test_words_by_whitespace_chunk_equal_tokenizing_the_whole_text(text):
     from classifier.segment import fold, tokenizer, word_offsets
 
     assert _words(text) == tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
+
+
+GROUP_TEXTS = st.lists(st.sampled_from(["paketet kom aldrig", "", "Refund  never came 😡", "skärmen var repad,",
+                                        "kundtjänst\nlade på", "ok", "säljaren svarade inte", "bra😡dålig", " "]),
+                       max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(GROUP_TEXTS, st.sampled_from(["comment", "neighbours", "none"]), st.booleans()),
+                max_size=5))
+def test_grouped_scoring_equals_scoring_the_items(groups):
+    """The pipeline's path (each span's words read once, context as a concatenation) gives exactly the
+    probabilities of the items with_context builds, for every scope, with or without known words."""
+    from classifier.model import _words
+
+    clf = _grouped_fixture()
+    items, calls = [], []
+    for texts, scope, known in groups:
+        items.extend(with_context(texts, scope) if scope != "none" else [(t, "", "") for t in texts])
+        calls.append((texts, scope, [_words(t) for t in texts]) if known else (texts, scope))
+    got = clf.predict_proba_groups(calls)
+    assert got.shape == (len(items), len(clf.classes_))
+    if items:
+        np.testing.assert_allclose(got, clf.predict_proba(items), rtol=0, atol=1e-12)
+
+
+_GROUPED: list[SpanClassifier] = []
+
+
+def _grouped_fixture() -> SpanClassifier:
+    if not _GROUPED:
+        _GROUPED.append(SpanClassifier(min_df=1, calibration_cv=2).fit(with_context(X), Y))
+    return _GROUPED[0]
+
+
+def test_grouped_scoring_rejects_an_unknown_scope():
+    with pytest.raises(ValueError, match="context scope"):
+        _grouped_fixture().predict_proba_groups([(["ok"], "paragraph")])

@@ -212,3 +212,20 @@ def test_a_positive_margin_cuts_a_run_on_finer(segmenter):
     comment = "paketet kom sent och kartongen var blöt men kundtjänst hjälpte mig fort och sen kom nästa paket"
     coarse, fine = segmenter.segment_levels(comment, None, (0.0, 3.0))
     assert len(fine) > len(coarse)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=160)
+       | st.lists(st.sampled_from(["Paketet", "kom", "inte", "fram", ",", ".", "men", "but", "😡", "👍🏽", "\n", "\t",
+                                   "\xa0", "\u2028", "e\u0301", "don't", "kr.", "'s", "(", ")", "...", " ", "  "]),
+                  max_size=40).map("".join))
+def test_span_words_are_the_words_the_span_model_reads(segmenter, text):
+    """Where the segmenter hands a span its words (edges at whitespace), they are exactly what tokenizing the
+    span text on its own gives, so the span model sees the same features either way."""
+    from classifier.gate import FINE_MARGINS
+    from classifier.model import _words
+
+    for cut in segmenter.segment_levels(text, None, (0.0, *FINE_MARGINS)):
+        for span in cut:
+            if span.words is not None:
+                assert span.words == _words(span.text)
