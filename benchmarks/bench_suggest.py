@@ -76,7 +76,8 @@ def main() -> None:
     print(f"imports {t_import:.2f} s, model load {t_load:.2f} s, model {model.version}")
     print(f"suggest (one comment): p50 {statistics.median(lat):.3f} ms, "
           f"p99 {lat[int(len(lat) * 0.99) - 1]:.3f} ms over {len(lat)} calls")
-    print(f"suggest_many: {len(batch)} {args.comments} comments in {dt:.2f} s = {len(batch) / dt:,.0f} comments/s (one core)")
+    print(f"suggest_many: {len(batch)} {args.comments} comments in {dt:.2f} s = "
+          f"{len(batch) / dt:,.0f} comments/s (one core)")
 
 
 if __name__ == "__main__":

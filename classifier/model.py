@@ -116,6 +116,9 @@ def _as_items(X: Any) -> list[tuple[str, str, str]]:
 
 
 CONTEXT_SCOPES = ("neighbours", "comment")
+# Below this many feature entries (a few comments) scoring stays in numpy; above it scipy's sparse
+# routines win despite their fixed cost of tens of microseconds a call.
+_SMALL = 20_000
 
 # The spans of one comment for ``SpanClassifier.predict_proba_groups``: ``(span_texts, scope)``, or
 # ``(span_texts, scope, words)`` with each text's words (``_words(text)``) where the caller has them.
@@ -385,16 +388,19 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         cols = np.concatenate([*arrays, np.array(gathered.extra, dtype=np.int64)])
         rows = np.concatenate([np.repeat(np.array(array_rows, dtype=np.int64), lengths),
                                np.array(gathered.extra_rows, dtype=np.int64)])
-        # Count each (row, column) pair: group the pairs by row (a stable sort of two ascending runs, the
-        # words' columns then the loose ones, is a linear merge), then let scipy sort and sum each short
-        # row; cheaper than one global sort of all the pairs (np.unique).
-        order = np.argsort(rows, kind="stable")
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-        counted = sp.csr_matrix((np.ones(len(cols)), cols[order], indptr), shape=(n_rows, n_cols))
-        counted.sum_duplicates()
-        cols, counts = counted.indices.astype(np.int64, copy=False), counted.data
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(counted.indptr))
+        if len(cols) < _SMALL:  # one global sort: scipy's fixed cost would dominate
+            keys, counts = np.unique(rows * n_cols + cols, return_counts=True)
+            rows, cols = np.divmod(keys, n_cols)
+        else:
+            # Group the pairs by row (a stable sort of two ascending runs, the words' columns then the loose
+            # ones, is a linear merge), then let scipy sort and sum each short row: cheaper than sorting all.
+            order = np.argsort(rows, kind="stable")
+            indptr = np.zeros(n_rows + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+            counted = sp.csr_matrix((np.ones(len(cols)), cols[order], indptr), shape=(n_rows, n_cols))
+            counted.sum_duplicates()
+            cols, counts = counted.indices.astype(np.int64, copy=False), counted.data
+            rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(counted.indptr))
         data = (1.0 + np.log(counts)) * self._idf_all()[cols]
         block = np.searchsorted(np.cumsum(sizes), cols, side="right")
         key = rows * 3 + block
@@ -430,7 +436,13 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         weights = self.__dict__.get("_coef_t")
         if weights is None:  # (n_features, n_classes), C-contiguous
             weights = self.__dict__["_coef_t"] = np.ascontiguousarray(self.coef_.T)
-        # rows come ascending (np.unique's order), so the CSR row pointers are a cumulative count
+        if len(cols) < _SMALL:  # a few comments: numpy alone, no scipy matrix to build
+            scores = np.tile(self.intercept_, (n_rows, 1))
+            contrib = weights[cols] * data[:, None]
+            for k in range(scores.shape[1]):
+                scores[:, k] += np.bincount(rows, weights=contrib[:, k], minlength=n_rows)
+            return scores
+        # rows come ascending, so the CSR row pointers are a cumulative count
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         matrix = sp.csr_matrix((data, cols, indptr), shape=(n_rows, weights.shape[0]))
@@ -463,6 +475,10 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
+def _no_entry(word: str) -> None:
+    return None
+
+
 class _Gathered:
     """``(row, column)`` pairs of a feature matrix in the making: per-word column arrays and loose columns."""
 
@@ -485,7 +501,9 @@ class _Gathered:
         the caller has them already."""
         if words is None:
             words = _words(text)
-        cw = [columns(w) for w in words]
+        known = columns.__self__.__dict__.get("_word_cache")
+        get = known.get if known is not None else _no_entry
+        cw = [get(w) or columns(w) for w in words]
         self.arrays.extend([c[0] for c in cw])
         self.array_rows.extend([row] * len(words))
         for n in range(2, nmax + 1):

@@ -167,3 +167,15 @@ def _grouped_fixture() -> SpanClassifier:
 def test_grouped_scoring_rejects_an_unknown_scope():
     with pytest.raises(ValueError, match="context scope"):
         _grouped_fixture().predict_proba_groups([(["ok"], "paragraph")])
+
+
+def test_many_comments_at_once_score_as_each_alone(shipped_model):
+    """Large batches count and score features through scipy, single comments through numpy: same numbers."""
+    from training.corpus import DATA_DIR, load_corpus
+
+    clf = shipped_model.span_classifier
+    groups = [([ln["comment"][s["start"]:s["end"]] for s in ln["spans"]], "comment")
+              for ln in load_corpus(DATA_DIR / "dev.jsonl")[:300]]
+    together = clf.predict_proba_groups(groups)
+    alone = np.vstack([clf.predict_proba_groups([g]) for g in groups])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-12)
