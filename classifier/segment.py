@@ -245,16 +245,16 @@ class ClauseSegmenter:
         scores = [0.0] * n
         new_line = [False] * n
         bias = self.bias
+        # pair_w[i]: the weights of the word pair (i, i+1); the last word pairs with the end "</s>"
+        pair_w = [pairs.get(a + "|" + b, _NO_PAIR) for a, b in zip(toks, toks[1:], strict=False)]
+        pair_w.append(pairs.get(toks[-1] + "|</s>", _NO_PAIR))
+        left = [left_w[min(n - i, 12)] for i in range(n)]
         for i in range(1, n):
             tk, pk = toks[i], kinds[i - 1]
-            pair = pairs.get(toks[i - 1] + "|" + tk, _NO_PAIR)
-            s = bias + ((weights[i][0] + weights[i - 1][1]) + pair[0])
+            s = bias + ((weights[i][0] + weights[i - 1][1]) + pair_w[i - 1][0])
             s = s + (weights[i - 2][2] if i >= 2 else t.p2_start)
-            if i < n - 1:
-                s = s + (weights[i + 1][3] + pairs.get(tk + "|" + toks[i + 1], _NO_PAIR)[1])
-            else:
-                s = s + (t.n1_end + pairs.get(tk + "|</s>", _NO_PAIR)[1])
-            e = kind_w[pk, kinds[i]] + left_w[min(n - i, 12)]
+            s = s + ((weights[i + 1][3] if i < n - 1 else t.n1_end) + pair_w[i][1])
+            e = kind_w[pk, kinds[i]] + left[i]
             if tk in CONTRASTIVE:
                 e = e + t.contrastive[pk]
             if tk in COORDINATING:
