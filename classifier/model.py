@@ -438,9 +438,11 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
             weights = self.__dict__["_coef_t"] = np.ascontiguousarray(self.coef_.T)
         if len(cols) < _SMALL:  # a few comments: numpy alone, no scipy matrix to build
             scores = np.tile(self.intercept_, (n_rows, 1))
-            contrib = weights[cols] * data[:, None]
-            for k in range(scores.shape[1]):
-                scores[:, k] += np.bincount(rows, weights=contrib[:, k], minlength=n_rows)
+            if len(cols):  # rows ascending: each row's entries are one run, summed in order by reduceat
+                counts = np.bincount(rows, minlength=n_rows)
+                filled = counts > 0
+                starts = (np.cumsum(counts) - counts)[filled]
+                scores[filled] += np.add.reduceat(weights[cols] * data[:, None], starts, axis=0)
             return scores
         # rows come ascending, so the CSR row pointers are a cumulative count
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
