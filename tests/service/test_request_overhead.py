@@ -144,3 +144,40 @@ def test_short_and_long_comments_get_the_models_own_verdict(app_client, length):
         batch = client.post("/v1/verdicts/batch", json={"items": [record, VERDICT]}, headers={"X-API-Key": ADMIN_KEY})
         assert batch.status_code == 200
         assert batch.json()["items"][0] == got.json()
+
+
+def test_batches_run_the_model_one_at_a_time_per_process(app_client):
+    """Concurrent batches queue for one model thread (the GIL would serialize them anyway; 40 at once only
+    held 40 batches' arrays in memory and finished all of them late)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    with app_client() as client:
+        model = client.app.state.model
+        running, most = 0, 0
+        lock = threading.Lock()
+
+        class Slow:
+            def __getattr__(self, name):  # type: ignore[no-untyped-def]
+                return getattr(model, name)
+
+            def suggest_many(self, items):  # type: ignore[no-untyped-def]
+                nonlocal running, most
+                with lock:
+                    running += 1
+                    most = max(most, running)
+                time.sleep(0.05)
+                with lock:
+                    running -= 1
+                return model.suggest_many(items)
+
+        client.app.state.model = Slow()
+        body = {"items": [VERDICT, dict(VERDICT, feedback_id="fb-10")]}
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: client.post("/v1/verdicts/batch", json=body,
+                                                           headers={"X-API-Key": ADMIN_KEY}), range(4)))
+        assert [a.status_code for a in answers] == [200] * 4
+        assert all(len(a.json()["items"]) == 2 for a in answers)
+        assert most == 1
+        assert client.app.state.model_threads.total_tokens == verdicts.MODEL_THREADS == 1
