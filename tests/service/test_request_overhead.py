@@ -181,3 +181,30 @@ def test_batches_run_the_model_one_at_a_time_per_process(app_client):
         assert all(len(a.json()["items"]) == 2 for a in answers)
         assert most == 1
         assert client.app.state.model_threads.total_tokens == verdicts.MODEL_THREADS == 1
+
+
+def test_concurrent_misses_of_one_key_share_one_lookup(app_client, monkeypatch):
+    """When a busy key's cache entry expires, the requests in flight wait for one lookup, not one each."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[str] = []
+    real = crud.find_key
+
+    def slow(*, session, key_hash):  # type: ignore[no-untyped-def]
+        calls.append(key_hash)
+        time.sleep(0.3)
+        return real(session=session, key_hash=key_hash)
+
+    with app_client() as client:
+        key = new_key(client, "reviewer")
+        monkeypatch.setattr(crud, "find_key", slow)
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: client.post("/v1/verdicts", json=VERDICT, headers=key), range(6)))
+            refused = list(pool.map(lambda _: client.post("/v1/verdicts", json=VERDICT,
+                                                          headers={"X-API-Key": "fs_unknown"}), range(4)))
+        assert [a.status_code for a in answers] == [200] * 6
+        assert [a.status_code for a in refused] == [401] * 4
+        assert calls.count(auth.hash_key(key["X-API-Key"])) == 1
+        assert 1 <= calls.count(auth.hash_key("fs_unknown")) < 4
+        assert client.app.state.pending_key_lookups == {}
