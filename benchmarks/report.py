@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+FINDINGS = Path(__file__).resolve().parent / "findings.md"
 
 # the targets of issue #6, on this 2-core machine kind
 TARGETS = {
@@ -229,6 +230,8 @@ def render(results: dict[str, Any], source: str = "benchmarks/results/latest.jso
         lines.append(_table(["comments", "spans", *[f"{k} s" for k in t["config"]["stages"]], "total s",
                              "comments/s"], rows))
         lines.append("")
+    if FINDINGS.exists():  # the hand-written part: profiles and the changes they led to
+        lines += ["", FINDINGS.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(lines)
 
 
