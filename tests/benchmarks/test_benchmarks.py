@@ -180,11 +180,11 @@ def test_report_says_when_the_machine_was_shared_and_lists_failures():
     results = json.loads((HERE / "sample_results.json").read_text(encoding="utf-8"))
     results["load_average_start"] = [0.1, 0.1, 0.1]
     results["load_average_end"] = [0.2, 0.1, 0.1]
-    assert "was shared" not in report.render(results)
+    assert "The machine was shared during this run" not in report.render(results)
     results["load_average_end"] = [1.9, 1.1, 0.5]
     results["benchmarks"]["training"] = {"benchmark": "training", "error": "exit 1: boom"}
     md = report.render(results)
-    assert "was shared" in md and "## Failed in this run" in md and "boom" in md
+    assert "The machine was shared during this run" in md and "## Failed in this run" in md and "boom" in md
 
 
 def test_resampling_is_seeded_and_keeps_ids_unique(tmp_path):
