@@ -88,12 +88,13 @@ def summary_rows(b: dict[str, Any]) -> list[list[str]]:
                          f"{_num(ceiling * best['batch_size'] if ceiling else None)} comments/s",
                          _num(best.get("ceiling_ratio"), 2),
                          _met(best["comments_per_s"] >= TARGETS["batch_comments_per_s"])])
-        svc = [x for x in h["servers"] if x["server"] == "service"]
-        ceil = [x for x in h["servers"] if x["server"] == "ceiling"]
+        # the real worker processes of the largest --workers (with 1, the server process is also the CLI's)
+        svc = [x for x in h["servers"] if x["server"] == "service" and x["workers"] == top]
+        ceil = [x for x in h["servers"] if x["server"] == "ceiling" and x["workers"] == top]
         if svc:
             peak = max(max(x["peak_rss_mib"]) for x in svc)
             cpeak = max(max(x["peak_rss_mib"]) for x in ceil) if ceil else None
-            rows.append(["peak RSS per worker (VmHWM after the load, largest worker)",
+            rows.append([f"peak RSS per worker (VmHWM after the load, largest of {top} worker(s))",
                          f"<= {TARGETS['rss_mb_per_worker']} MB", f"{_num(peak)} MiB ({_num(peak * 1.048576)} MB)",
                          f"{_num(cpeak)} MiB (constant app, same imports and model)", "",
                          _met(peak * 1.048576 <= TARGETS["rss_mb_per_worker"])])
@@ -141,10 +142,10 @@ def render(results: dict[str, Any], source: str = "benchmarks/results/latest.jso
               "- Libraries: " + ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items() if v),
               f"- Load average (1 / 5 / 15 min) at the start and the end of the run: {_loads(results)}"]
     if max(start_load, end_load) > BUSY_LOAD:
-        lines.append(f"- **The machine was shared during this run** (1-minute load average {start_load} at the start, "
-                     f"{end_load} at the end, before and after our own load): other work competed for the 2 cores, "
-                     "so these figures are lower and noisier than on an idle machine. Compare figures within one "
-                     "run (the ceiling ratios were measured side by side), not across runs.")
+        lines.append(f"- **The machine was shared during this run**: the 1-minute load average was {start_load} before "
+                     f"it started (our own load comes on top after that; {end_load} at the end). Other work competed "
+                     "for the 2 cores, so these figures are lower and noisier than on an idle machine. Compare "
+                     "figures within one run (the ceiling ratios were measured side by side), not across runs.")
     lines += ["", "## Against the targets", "",
               "The ceiling is the same stack answering a constant, measured in the same run (see below); the ratio "
               "is our figure over the ceiling's, so 1.0 would mean our own work costs nothing.", ""]
