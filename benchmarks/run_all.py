@@ -1,6 +1,6 @@
 """Run every benchmark, write the results as JSON, render docs/benchmarks.md.
 
-    .venv/bin/python benchmarks/run_all.py            # the full run (~25 minutes on 2 cores)
+    .venv/bin/python benchmarks/run_all.py            # the full run (~15 minutes on 2 cores)
     .venv/bin/python benchmarks/run_all.py --quick    # everything tiny, well under a minute
 
 Each benchmark runs in its own interpreter, one after the other: benchmarks/bench_suggest.py
