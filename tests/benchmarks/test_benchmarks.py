@@ -69,8 +69,8 @@ def test_parse_wrk_refuses_output_without_throughput():
 
 
 def test_ceiling_ratio_pairs_each_run_with_its_constant_twin():
-    runs = [{"server": s, "workers": 2, "route": "/v1/verdicts", "concurrency": 32, "requests_per_s": rps, "p99_ms": p99}
-            for s, rps, p99 in (("service", 500.0, 40.0), ("ceiling", 2000.0, 10.0))]
+    runs = [{"server": s, "workers": 2, "route": "/v1/verdicts", "concurrency": 32, "requests_per_s": rps,
+             "p99_ms": p99} for s, rps, p99 in (("service", 500.0, 40.0), ("ceiling", 2000.0, 10.0))]
     out = bench_http.with_ratios({"runs": runs, "servers": []})
     service = out["runs"][0]
     assert service["ceiling_ratio"] == 0.25 and service["ceiling_requests_per_s"] == 2000.0
