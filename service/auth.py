@@ -4,15 +4,26 @@ Keys are stored only as SHA-256 hashes (database table ``api_keys``; ``FEEDBACK_
 adds bootstrap admin keys held in memory).  A missing or unknown key answers 401, a known key
 with the wrong role 403.
 
+A key this process verified against the database within the last ``auth_cache_seconds`` (default
+5 s) is accepted without asking the database again: the lookup was the largest per-request cost of a
+suggestion after the model itself (a session, a query and a thread hop on every request).  Unknown
+keys are never cached, so a new key works at once and a wrong one is always refused.
+
+Revocation: revoking a key in this process (``crud.revoke_key``, which the service's own code and
+the tests call) forgets it at once.  A revocation made elsewhere -- ``feedback-strike keys revoke``
+from a shell, or another replica or worker process -- reaches this process only through the
+database, so a revoked key can keep working here for at most ``auth_cache_seconds``.  Set it to 0
+for a lookup on every request.
+
 While the database cannot be reached, a key this process verified within the last
 ``auth_outage_grace_seconds`` still authenticates, so routes that need no database (suggestions)
-keep working through an outage; the routes that need the database answer 503 anyway.  Revoking a
-key in this process forgets it at once; a revocation made elsewhere reaches this fallback only
-through the database, so it is bounded by the grace period.
+keep working through an outage; the routes that need the database answer 503 anyway.  A revocation
+made elsewhere reaches this fallback only through the database, so it is bounded by the grace period.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import threading
@@ -25,6 +36,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
 
 from service.db import DatabaseUnavailable
 
@@ -92,17 +104,63 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_principal(
+def require_principal(request: Request, header_key: str | None,
+                      bearer: HTTPAuthorizationCredentials | None) -> Principal:
+    """Who holds the key (401 if nobody); for routes that read the key themselves (the review page's
+    cookie, the docs' query parameter).  Blocking: it may ask the database."""
+    key = header_key or (bearer.credentials if bearer else None)
+    principal = _known(request, key)
+    return principal if principal is not None else _look_up(request, hash_key(key or ""))
+
+
+async def principal_dependency(
     request: Request,
     header_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The API routes' dependency: answered on the event loop when the key is a bootstrap key or was
+    verified within ``auth_cache_seconds``; only a lookup in the database goes to a worker thread."""
     key = header_key or (bearer.credentials if bearer else None)
+    principal = _known(request, key)
+    if principal is not None:
+        return principal
+    digest = hash_key(key or "")
+    # One lookup per key at a time: when a busy key's cache entry expires, every request in flight misses
+    # at once; without this each took a worker thread for the same query, and under a loaded event loop
+    # those threads waited on the GIL for seconds (p99 5.6 s at concurrency 128 in bench_http).
+    pending: dict[str, asyncio.Future[Principal]] = _pending_lookups(request)
+    lookup = pending.get(digest)
+    if lookup is None:
+        lookup = pending[digest] = asyncio.ensure_future(run_in_threadpool(_look_up, request, digest))
+        lookup.add_done_callback(lambda done: _finished(pending, digest, done))
+    return await asyncio.shield(lookup)  # a waiter that gives up does not cancel the others' lookup
+
+
+def _pending_lookups(request: Request) -> dict[str, asyncio.Future[Principal]]:
+    state = request.app.state
+    pending: dict[str, asyncio.Future[Principal]] | None = getattr(state, "pending_key_lookups", None)
+    if pending is None:
+        pending = state.pending_key_lookups = {}
+    return pending
+
+
+def _finished(pending: dict[str, asyncio.Future[Principal]], digest: str, done: asyncio.Future[Principal]) -> None:
+    pending.pop(digest, None)
+    if not done.cancelled():
+        done.exception()  # retrieved here, so that no "exception never retrieved" is logged if every waiter left
+
+
+def _known(request: Request, key: str | None) -> Principal | None:
+    """A bootstrap key, or one verified recently enough; None when the database must be asked."""
     if not key:
         raise _unauthorized("an API key is required (X-API-Key header or Bearer)")
     digest = hash_key(key)
     if any(hmac.compare_digest(digest, h) for h in request.app.state.bootstrap_key_hashes):
         return Principal(name="bootstrap-admin", role="admin")
+    return verified_keys.recent(digest, request.app.state.settings.auth_cache_seconds)
+
+
+def _look_up(request: Request, digest: str) -> Principal:
     from service import crud
 
     try:
@@ -121,13 +179,13 @@ def require_principal(
     return principal
 
 
-PrincipalDep = Annotated[Principal, Depends(require_principal)]
+PrincipalDep = Annotated[Principal, Depends(principal_dependency)]
 
 
 def roles(*allowed: str):  # type: ignore[no-untyped-def]
     """A dependency that admits only ``allowed`` roles (403 for the others)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # async: no thread hop for a comparison
         if principal.role not in allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"this route is for {' or '.join(allowed)} keys, not {principal.role}")

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     abuse_max_ineligible_share: float = Field(default=0.5, ge=0, le=1,
                                               description="largest share of plainly ineligible requests")
     abuse_min_requests: int = Field(default=10, ge=1, description="requests before the share limit applies")
+    auth_cache_seconds: float = Field(
+        default=5, ge=0, le=3600, description="a key verified against the database this recently is not looked up "
+        "again; a revocation made outside this process (the keys CLI, another replica) takes effect here within "
+        "this bound (0: look up every request)")
     auth_outage_grace_seconds: float = Field(
         default=900, ge=0, description="while the database is down, keys verified this recently still authenticate")
     database_retry_after_seconds: int = Field(default=5, ge=1,

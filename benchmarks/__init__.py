@@ -1,0 +1,1 @@
+"""Benchmark scripts (run them as files: python benchmarks/bench_http.py ...; see docs/benchmarks.md)."""
