@@ -164,6 +164,7 @@ def _rule_boundary(kinds: Sequence[str], toks: Sequence[str], i: int) -> bool:
 
 
 _NO_PAIR = (0.0, 0.0)
+_NO_RULE_START = frozenset({"END", "PUNCT", "COMMA", "CLAUSE"})
 _KINDS = ("END", "COMMA", "CLAUSE", "EMOJI", "PUNCT", "WORD")
 
 
@@ -210,7 +211,8 @@ class ClauseSegmenter:
         if not words:
             return [[] for _ in margins]
         toks = [fold(w) for _, _, w in words]
-        kinds = [_kind(w) for _, _, w in words]
+        # most words are plain ASCII letters: "WORD" without the cached classifier's call
+        kinds = ["WORD" if w.isascii() and w.isalpha() else _kind(w) for _, _, w in words]
         n = len(words)
         # at_gap[i]: whitespace (or the text's edge) lies right before word i; at_gap[n]: after the last word
         at_gap = [True] + [words[i - 1][1] < words[i][0] for i in range(1, n)] + [True]
@@ -241,7 +243,8 @@ class ClauseSegmenter:
         tw = self._token_weights
         pairs = t.pairs
         kind_w, left_w, since_w = t.kind, t.left, t.since
-        weights = [tw(tok) for tok in toks]  # (w, p1, p2, n1) per word
+        known = self.__dict__.get("_tok_cache") or {}
+        weights = [known.get(tok) or tw(tok) for tok in toks]  # (w, p1, p2, n1) per word
         scores = [0.0] * n
         new_line = [False] * n
         bias = self.bias
@@ -259,7 +262,10 @@ class ClauseSegmenter:
                 e = e + t.contrastive[pk]
             if tk in COORDINATING:
                 e = e + (t.coord_pk[pk] + t.coord_n1(toks[i + 1] if i + 1 < n else "</s>"))
-            if _rule_boundary(kinds, toks, i):
+            k = kinds[i]  # _rule_boundary(kinds, toks, i), inlined
+            if (pk == "EMOJI" or k not in _NO_RULE_START) and (
+                    pk in ("END", "CLAUSE") or (pk == "EMOJI") != (k == "EMOJI")
+                    or (tk in CONTRASTIVE and pk in ("COMMA", "WORD"))):
                 e = e + t.rule
             scores[i] = s + e
             gap_start, gap_end = words[i - 1][1], words[i][0]  # breaks_line(comment[gap_start:gap_end]), unsliced
