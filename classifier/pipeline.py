@@ -174,12 +174,16 @@ class FeedbackModel:
 
     def score_spans(self, analysis: Analysis) -> tuple[ScoredSpan, ...]:
         classes, blocking_cols = self._columns()
-        scored = []
-        for span, p in zip(analysis.spans, analysis.proba, strict=True):
-            j = int(np.argmax(p))
-            scored.append(ScoredSpan(span.start, span.end, span.text, classes[j], float(p[j]),
-                                     float(p[blocking_cols].sum())))
-        return tuple(scored)
+        proba = analysis.proba
+        if len(analysis.spans) != len(proba):
+            raise ValueError(f"{len(analysis.spans)} spans but {len(proba)} rows of probabilities")
+        if not len(proba):
+            return ()
+        top = proba.argmax(axis=1)  # whole arrays at once: the same numbers as span by span
+        confidence = proba[np.arange(len(proba)), top].tolist()
+        blocking = proba[:, blocking_cols].sum(axis=1).tolist()
+        return tuple(ScoredSpan(span.start, span.end, span.text, classes[j], c, b)
+                     for span, j, c, b in zip(analysis.spans, top.tolist(), confidence, blocking, strict=True))
 
     # -- verdicts --------------------------------------------------------------------
     def _verdict(self, record: FeedbackRecord, analysis: Analysis, thresholds: Thresholds) -> SuggestedVerdict:
