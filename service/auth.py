@@ -71,10 +71,21 @@ class _VerifiedKeys:
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        # How often each key was forgotten (revoked): a lookup that began before a revocation must not
+        # put the key back, so it remembers only if this count did not move while it ran.
+        self._forgotten: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def remember(self, key_hash: str, principal: Principal) -> None:
+    def generation(self, key_hash: str) -> int:
         with self._lock:
+            return self._forgotten.get(key_hash, 0)
+
+    def remember(self, key_hash: str, principal: Principal, generation: int | None = None) -> None:
+        """Keep a verified key; ``generation`` (from :meth:`generation` before the lookup): only if the
+        key was not forgotten since."""
+        with self._lock:
+            if generation is not None and self._forgotten.get(key_hash, 0) != generation:
+                return
             self._entries[key_hash] = (principal, time.monotonic())
             self._entries.move_to_end(key_hash)
             while len(self._entries) > self.max_entries:
@@ -83,11 +94,12 @@ class _VerifiedKeys:
     def forget(self, key_hash: str) -> None:
         with self._lock:
             self._entries.pop(key_hash, None)
+            self._forgotten[key_hash] = self._forgotten.get(key_hash, 0) + 1
 
     def recent(self, key_hash: str, max_age: float) -> Principal | None:
         with self._lock:
             hit = self._entries.get(key_hash)
-        if hit is None or time.monotonic() - hit[1] > max_age:
+        if hit is None or time.monotonic() - hit[1] >= max_age:
             return None
         return hit[0]
 
@@ -96,7 +108,9 @@ verified_keys = _VerifiedKeys()
 
 
 def forget_key(key_hash: str) -> None:
-    """Called when a key is revoked: this process stops accepting it at once, database or not."""
+    """Called when a key is revoked (before and again after the revocation commits): this process stops
+    accepting it at once, database or not, and a lookup that read the key before the commit cannot put
+    it back."""
     verified_keys.forget(key_hash)
 
 
@@ -163,6 +177,7 @@ def _known(request: Request, key: str | None) -> Principal | None:
 def _look_up(request: Request, digest: str) -> Principal:
     from service import crud
 
+    generation = verified_keys.generation(digest)  # a revocation while we look must win
     try:
         with request.app.state.sessions() as session:
             row = crud.find_key(session=session, key_hash=digest)
@@ -175,7 +190,7 @@ def _look_up(request: Request, digest: str) -> Principal:
         verified_keys.forget(digest)
         raise _unauthorized("unknown or revoked API key")
     principal = Principal(name=f"key-{row.id}:{row.name}", role=row.role, seller_id=row.seller_id)
-    verified_keys.remember(digest, principal)
+    verified_keys.remember(digest, principal, generation)
     return principal
 
 

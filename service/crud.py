@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, case, func, select, update
+from sqlalchemy import CursorResult, case, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,7 +68,9 @@ def revoke_key(*, session: Session, key_id: int) -> ApiKey:
         raise NotFound(f"no key with id {key_id}")
     if row.revoked_at is None:
         row.revoked_at = now()
-    forget_key(row.key_hash)
+    key_hash = row.key_hash
+    forget_key(key_hash)  # now, and once more when the revocation is committed: a lookup that read the key
+    event.listen(session, "after_commit", lambda _session: forget_key(key_hash), once=True)  # as valid meanwhile
     return row
 
 

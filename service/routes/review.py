@@ -1,7 +1,8 @@
 """The reviewer page at /review: server-rendered, every user text escaped, CSRF on every POST.
 
 Signing in with a reviewer (or admin) key sets an HttpOnly, SameSite=Strict cookie that carries the
-key, so revoking the key ends the session at once and any replica can check it. The CSRF token is an
+key, so revoking the key ends the session (at once in the process that revokes it, within
+``auth_cache_seconds`` in the others) and any replica can check it. The CSRF token is an
 HMAC of a fixed label under the key: nobody without the key can forge it.
 """
 

@@ -81,6 +81,32 @@ def test_revoking_in_this_process_refuses_the_key_at_once(app_client):
         assert client.post("/v1/verdicts", json=VERDICT, headers=key).status_code == 401
 
 
+def test_a_lookup_during_a_revocation_does_not_put_the_key_back(app_client):
+    """Review finding: revoke_key forgot the key before its transaction committed, so a request in between
+    read the key as valid and cached it again, and the revoked key kept working for the cache's lifetime."""
+    with app_client(auth_cache_seconds=3600) as client:
+        key = new_key(client, "admin")
+        with transaction(client.app.state.sessions) as session:
+            row = session.query(ApiKey).filter(ApiKey.key_hash == auth.hash_key(key["X-API-Key"])).one()
+            crud.revoke_key(session=session, key_id=row.id)
+            # not committed yet: this request still finds the key valid in the database
+            assert client.post("/v1/verdicts", json=VERDICT, headers=key).status_code == 200
+        assert client.post("/v1/verdicts", json=VERDICT, headers=key).status_code == 401
+        assert client.get("/v1/feedback", headers=key).status_code == 401
+
+
+def test_a_lookup_that_began_before_a_revocation_does_not_remember_the_key():
+    principal = auth.Principal(name="k", role="admin")
+    keys = auth._VerifiedKeys()
+    generation = keys.generation("h")
+    keys.forget("h")  # revoked while the lookup ran
+    keys.remember("h", principal, generation)
+    assert keys.recent("h", 3600) is None
+    keys.remember("h", principal, keys.generation("h"))
+    assert keys.recent("h", 3600) == principal
+    assert keys.recent("h", 0) is None  # a bound of 0 s never answers from memory
+
+
 def test_a_revocation_made_elsewhere_is_bounded_by_the_cache_seconds(app_client):
     """Another process (the keys CLI, a replica) revokes in the database only: this process keeps the key
     for at most auth_cache_seconds since it last verified it, then refuses it."""
