@@ -81,11 +81,7 @@ class LanguageIdentifier:
     def score(self, text: str) -> float:
         """Log-odds of Swedish over English: the sum of the words' (cached) scores."""
         get = self.__dict__.setdefault("_cache", {}).get  # the cached scores, looked up without a call each
-        total: float = 0  # an int 0 first, as sum() starts: the same float additions in the same order
-        for w in text.split():
-            v = get(w)
-            total += self._word_score(w) if v is None else v
-        return total
+        return sum(self._word_score(w) if (v := get(w)) is None else v for w in text.split())
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache, partial
+from itertools import accumulate
 from numbers import Integral, Real
 from typing import Any
 
@@ -48,7 +49,8 @@ def _words(text: str) -> tuple[str, ...]:
     classifier always tokenizes the span itself: the same span text always gets the same features.
     spaCy splits on whitespace before anything else, so the tokens of a text are the tokens of its
     whitespace-separated chunks, each cached: the context of a span (the rest of its comment) costs
-    look-ups of words already seen, not a tokenizer run (tested equal to tokenizing the whole text).
+    look-ups of words already seen, not a tokenizer run (tested equal to tokenizing the whole text, except
+    where spaCy's special cases reach across a space, as an emoticon after a bracket: ") :)a").
     Not cached itself: a span's context is mostly text never seen again, and caching it cost memory
     without bound in a long-running service; the per-chunk cache is bounded."""
     chunks = text.split()
@@ -57,9 +59,47 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(w for chunk in chunks for w in _chunk_words(chunk))
 
 
-@lru_cache(maxsize=100_000)
+_CHUNKS: dict[str, tuple[str, ...]] = {}  # the words of each whitespace-separated chunk seen (bounded)
+_MAX_CHUNKS = 100_000
+
+
 def _chunk_words(chunk: str) -> tuple[str, ...]:
-    return tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(chunk), chunk))
+    hit = _CHUNKS.get(chunk)
+    if hit is None:
+        hit = tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(chunk), chunk))
+        _remember_chunk(chunk, hit)
+    return hit
+
+
+def _remember_chunk(chunk: str, words: tuple[str, ...]) -> None:
+    if len(_CHUNKS) >= _MAX_CHUNKS:
+        _CHUNKS.clear()
+    _CHUNKS[chunk] = words
+
+
+def prime_words(texts: Iterable[str]) -> None:
+    """Tokenize the chunks of ``texts`` not seen before in one spaCy call instead of one call each
+    (a Doc per chunk costs more than the tokenizing itself).  The chunks are joined by line breaks:
+    a line break is a token of its own, so nothing spaCy does reaches from one chunk into the next
+    (unlike a single space, across which its special cases can match) and each chunk gets the words
+    it gets alone (tested).  Text that spaCy refuses (a lone surrogate) is left to ``_chunk_words``."""
+    todo = list(dict.fromkeys(c for t in texts for c in t.split() if c not in _CHUNKS))
+    if len(todo) < 2:
+        return
+    joined = "\n".join(todo)
+    try:
+        doc = tokenizer().make_doc(joined)
+    except UnicodeEncodeError:
+        return
+    ends = list(accumulate(len(c) + 1 for c in todo))  # one past each chunk's separator
+    words: list[list[str]] = [[] for _ in todo]
+    k = 0
+    for start, _, w in word_offsets(doc, joined):
+        while start >= ends[k]:
+            k += 1
+        words[k].append(fold(w))
+    for chunk, ws in zip(todo, words, strict=True):
+        _remember_chunk(chunk, tuple(ws))
 
 
 def _prefix(word: str) -> str | None:
@@ -302,6 +342,7 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         Python only gathers column indices (cached per word); counting, TF-IDF weighting and
         the per-block L2 norms are vectorised.
         """
+        prime_words(t for item in items for t in item)
         gathered = _Gathered()
         first, last = self._edge_columns()
         columns = self._word_columns
@@ -321,6 +362,8 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         context spans' own ``P:``/``N:`` columns, because the words of ``" ".join(texts)`` are the words
         of each text in turn (spaCy splits on whitespace first).  The same matrix as the items' (tested),
         without re-reading the whole comment for every span of it."""
+        prime_words(t for group in groups for t, w in zip(group[0], group[2] if len(group) > 2 else  # type: ignore[misc]
+                                                            [None] * len(group[0]), strict=True) if w is None)
         gathered = _Gathered()
         first, last = self._edge_columns()
         start = [first] if first >= 0 else []
@@ -438,11 +481,9 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
             weights = self.__dict__["_coef_t"] = np.ascontiguousarray(self.coef_.T)
         if len(cols) < _SMALL:  # a few comments: numpy alone, no scipy matrix to build
             scores = np.tile(self.intercept_, (n_rows, 1))
-            if len(cols):  # rows ascending: each row's entries are one run, summed in order by reduceat
-                counts = np.bincount(rows, minlength=n_rows)
-                filled = counts > 0
-                starts = (np.cumsum(counts) - counts)[filled]
-                scores[filled] += np.add.reduceat(weights[cols] * data[:, None], starts, axis=0)
+            contrib = weights[cols] * data[:, None]
+            for k in range(scores.shape[1]):  # bincount adds in order (np.add.reduceat would sum pairwise)
+                scores[:, k] += np.bincount(rows, weights=contrib[:, k], minlength=n_rows)
             return scores
         # rows come ascending, so the CSR row pointers are a cumulative count
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -460,7 +501,9 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         rows, cols, data, n = self._grouped_entries(groups)
         if n == 0:
             return np.zeros((0, len(self.classes_)))
-        return _softmax(_two_columns(self._scores(rows, cols, data, n)) / self.temperature_)
+        scores = self._scores(rows, cols, data, n)
+        scores = scores.ravel() if scores.shape[1] == 1 else scores  # binary: one column, as decision_function
+        return _softmax(_two_columns(scores) / self.temperature_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities, columns in the order of ``classes_``."""

@@ -44,10 +44,10 @@ class Span:
     start: int
     end: int
     text: str
-    # The span's folded words, as the span model reads ``text`` on its own (``classifier.model._words``),
-    # when the segmenter already has them: the span starts and ends at whitespace, so its tokens are
-    # the comment's tokens (spaCy tokenizes each whitespace-separated chunk on its own).  None when a
-    # span edge falls inside a chunk ("bra😡"): then ``text`` must be tokenized itself.
+    # The span's folded words as the span model reads ``text`` (``classifier.model._words``), when the
+    # segmenter has them: the span's edges are at whitespace, so its words are the comment's tokens
+    # (``make_doc`` tokenizes each whitespace-separated chunk as if alone).  None when an edge falls
+    # inside a chunk ("bra😡"): then ``text`` must be tokenized itself.
     words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
 
@@ -70,13 +70,52 @@ def tokenizer() -> spacy.language.Language:
 
 
 def make_doc(text: str) -> Doc:
-    """The spaCy Doc of ``text``.  A lone surrogate (which UTF-8 cannot encode) is refused with a ValueError
-    naming its position in ``text``, not spaCy's encoding error about one of its tokens."""
+    """The spaCy Doc of ``text``, each whitespace-separated chunk tokenized as it would be alone.  A lone
+    surrogate (which UTF-8 cannot encode) is refused with a ValueError naming its position in ``text``,
+    not spaCy's encoding error about one of its tokens.
+
+    spaCy's special cases can match across a single space (an emoticon after a bracket: ") :)a" gives
+    ")", ":", ")", "a" as a whole but ")" and ":)", "a" chunk by chunk).  Where that could happen, the Doc
+    is made from the text with every space turned into a line break, which is a token of its own that
+    nothing matches across: the same offsets, and a span's tokens are the tokens of its own text (what
+    the span model reads; tested)."""
     try:
-        return tokenizer().make_doc(text)
+        nlp = tokenizer()
+        doc = nlp.make_doc(text)
+        if _special_case_may_cross_a_space(text):  # rare: only then the slower, chunk-by-chunk-exact Doc
+            doc = nlp.make_doc(text.replace(" ", "\n"))
+        return doc
     except UnicodeEncodeError:
         at = next((i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), -1)
         raise ValueError(f"text contains a lone surrogate at position {at}; it is not valid Unicode") from None
+
+
+@lru_cache(maxsize=1)
+def _cross_space_pairs() -> frozenset[tuple[str, str]]:
+    """(last character of a token, first character of the next) for consecutive tokens of every special
+    case that the affix rules split into several tokens (":)" is ":" + ")").  A special case can only match
+    across a single space where the characters on both sides of it form one of these pairs."""
+    from spacy.tokenizer import Tokenizer
+
+    tok: Tokenizer = tokenizer().tokenizer  # type: ignore[assignment]
+    bare = Tokenizer(tok.vocab, rules={}, prefix_search=tok.prefix_search, suffix_search=tok.suffix_search,
+                     infix_finditer=tok.infix_finditer, token_match=tok.token_match, url_match=tok.url_match)
+    pairs: set[tuple[str, str]] = set()
+    for key in tok.rules:
+        parts = [t.text for t in bare(key)]
+        pairs.update((a[-1], b[0]) for a, b in zip(parts, parts[1:], strict=False) if a and b)
+    return frozenset(pairs)
+
+
+def _special_case_may_cross_a_space(text: str) -> bool:
+    pairs = _cross_space_pairs()
+    i = text.find(" ", 1)
+    while 0 < i < len(text) - 1:
+        before, after = text[i - 1], text[i + 1]
+        if (before, after) in pairs and not before.isspace() and not after.isspace():
+            return True
+        i = text.find(" ", i + 1)
+    return False
 
 
 # Every line break ``str.splitlines`` knows (CR alone, U+2028, NEL, ...), not only "\n": each starts a new span.
@@ -393,7 +432,7 @@ class ClauseSegmenter:
         rows: list[dict[str, float]] = []
         ys: list[int] = []
         for comment, starts in zip(comments, gold_starts, strict=True):
-            words = word_offsets(tokenizer().make_doc(comment), comment)
+            words = word_offsets(make_doc(comment), comment)
             toks = [fold(w) for _, _, w in words]
             kinds = [_kind(w) for _, _, w in words]
             last = 0

@@ -179,3 +179,42 @@ def test_many_comments_at_once_score_as_each_alone(shipped_model):
     together = clf.predict_proba_groups(groups)
     alone = np.vstack([clf.predict_proba_groups([g]) for g in groups])
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-12)
+
+
+def test_grouped_scoring_of_a_binary_classifier_keeps_both_columns():
+    """Review finding: with two classes the scores are one column, which the grouped path softmaxed to 1.0."""
+    y = ["blocker" if lab in ("product_condition", "seller_service") else "clean" for lab in Y]
+    clf = SpanClassifier(min_df=1, calibration_cv=2).fit(with_context(X), y)
+    texts = ["skärmen var repad", "paketet kom aldrig"]
+    got = clf.predict_proba_groups([(texts, "comment")])
+    assert got.shape == (2, 2)
+    np.testing.assert_allclose(got, clf.predict_proba(with_context(texts)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("comment", [
+    "Delivery took ages (10 days) :)Otherwise fine",
+    "Paketet kom två veckor för sent (igen) :(Skärmen var dessutom repad",
+    "Slow delivery (2 weeks) :(The screen was scratched",
+    "bra) :(Men kartongen var blöt",
+])
+def test_the_pipeline_reads_each_span_as_the_span_model_does(shipped_model, comment):
+    """Review finding: taking a span's words from the comment's tokens differs where spaCy's special cases
+    reach across a space (an emoticon after a bracket); every span must be read as its own text is."""
+    analysis = shipped_model.analyze_many([comment])[0]
+    items = with_context([s.text for s in analysis.spans], shipped_model.context_scope)
+    np.testing.assert_array_equal(analysis.proba, shipped_model.span_classifier.predict_proba(items))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["Paketet", "kom", ") :)a", "(igen) :(Skärmen", "bra: (:Men", "ok", " ", "\n",
+                                 "t.ex. ", "😡", ":)", "x"]), min_size=1, max_size=12).map(" ".join))
+def test_primed_chunk_words_are_the_chunks_own(text):
+    """prime_words tokenizes many new chunks in one spaCy call; each must get exactly its own tokens."""
+    from classifier import model as m
+    from classifier.segment import fold, tokenizer, word_offsets
+
+    m._CHUNKS.clear()
+    m.prime_words([text, text.upper()])
+    for chunk in (text + " " + text.upper()).split():
+        alone = tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(chunk), chunk))
+        assert m._chunk_words(chunk) == alone

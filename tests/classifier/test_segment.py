@@ -214,11 +214,26 @@ def test_a_positive_margin_cuts_a_run_on_finer(segmenter):
     assert len(fine) > len(coarse)
 
 
+EMOTICON_PARTS = ["(", ")", ":", ";", ":)", ":(", "):", "(:", ";)", "=)", "<3", "xD", "x", "a", "Men", "bra", ".", ",",
+                  "t.ex.", "!", "'", "-", "o.O", "O", "^_^", "D:", ":-)", "8)", "'s", "don't", "kr.", "😡", "...",
+                  "/", "[", "]", ":P", ":D", "=(", ">:(", ":'(", " ", " ", " ", "  ", "\n", "_", "*", "°", "’"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(EMOTICON_PARTS), max_size=14).map("".join))
+def test_the_comment_doc_has_each_chunks_own_tokens(text):
+    """Review finding: spaCy's special cases can match across a single space (") :)a"), so the comment's
+    tokens could differ from its chunks' own; make_doc must give every chunk the tokens it gets alone,
+    which is what the span model reads (classifier.model._words)."""
+    from classifier.model import _words
+    from classifier.segment import make_doc, word_offsets
+
+    assert _words(text) == tuple(fold(w) for _, _, w in word_offsets(make_doc(text), text))
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=160)
-       | st.lists(st.sampled_from(["Paketet", "kom", "inte", "fram", ",", ".", "men", "but", "😡", "👍🏽", "\n", "\t",
-                                   "\xa0", "\u2028", "e\u0301", "don't", "kr.", "'s", "(", ")", "...", " ", "  "]),
-                  max_size=40).map("".join))
+@given(st.lists(st.sampled_from(EMOTICON_PARTS + ["Paketet", "kom", "sent", "men", "but", "\t", "\xa0"]),
+                max_size=30).map("".join))
 def test_span_words_are_the_words_the_span_model_reads(segmenter, text):
     """Where the segmenter hands a span its words (edges at whitespace), they are exactly what tokenizing the
     span text on its own gives, so the span model sees the same features either way."""
