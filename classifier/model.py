@@ -362,8 +362,6 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         context spans' own ``P:``/``N:`` columns, because the words of ``" ".join(texts)`` are the words
         of each text in turn (spaCy splits on whitespace first).  The same matrix as the items' (tested),
         without re-reading the whole comment for every span of it."""
-        prime_words(t for group in groups for t, w in zip(group[0], group[2] if len(group) > 2 else  # type: ignore[misc]
-                                                            [None] * len(group[0]), strict=True) if w is None)
         gathered = _Gathered()
         first, last = self._edge_columns()
         start = [first] if first >= 0 else []

@@ -107,15 +107,19 @@ def _cross_space_pairs() -> frozenset[tuple[str, str]]:
     return frozenset(pairs)
 
 
+@lru_cache(maxsize=1)
+def _cross_space_pattern() -> re.Pattern[str]:
+    """A single space between two characters that form one of :func:`_cross_space_pairs`."""
+    after: dict[str, set[str]] = {}
+    for a, b in _cross_space_pairs():
+        after.setdefault(a, set()).add(b)
+    alternatives = [re.escape(a) + " [" + "".join(re.escape(b) for b in sorted(bs)) + "]"
+                    for a, bs in sorted(after.items())]
+    return re.compile("|".join(alternatives) or "(?!)")
+
+
 def _special_case_may_cross_a_space(text: str) -> bool:
-    pairs = _cross_space_pairs()
-    i = text.find(" ", 1)
-    while 0 < i < len(text) - 1:
-        before, after = text[i - 1], text[i + 1]
-        if (before, after) in pairs and not before.isspace() and not after.isspace():
-            return True
-        i = text.find(" ", i + 1)
-    return False
+    return " " in text and _cross_space_pattern().search(text) is not None
 
 
 # Every line break ``str.splitlines`` knows (CR alone, U+2028, NEL, ...), not only "\n": each starts a new span.
