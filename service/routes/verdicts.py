@@ -38,10 +38,12 @@ def model_threads(request: Request) -> anyio.CapacityLimiter:
 
 MODEL_THREADS = 1
 
-# A comment up to this long is answered on the event loop: under 1.5 ms of model time here (p99 of the
-# corpus is ~390 characters), less than the two worker-thread hops (the route and FastAPI's response
-# validation, each a GIL hand-over) it saves.  Longer ones (up to 5,000 characters: tens of ms) go to a
-# worker thread so that they do not hold up every other request of this worker.
+# A comment up to this long is answered on the event loop: typically under 1.5 ms of model time here
+# (p99 of the corpus is ~390 characters), less than the two worker-thread hops (the route and FastAPI's
+# response validation, each a GIL hand-over) it saves; a cold 500-character comment full of new words
+# can take 4-5 ms, and the one request that renews spaCy's pipeline (every 20,000 new words) 20-70 ms.
+# Longer ones (up to 5,000 characters: tens of ms) go to a worker thread so that they do not hold up
+# every other request of this worker.
 INLINE_MAX_CHARS = 500
 
 
