@@ -6,36 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(base: str, proc: subprocess.Popen, seconds: float = 90) -> None:  # type: ignore[type-arg]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}")
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"the server did not become ready within {seconds} s")
+from tests.service.conftest import free_port, wait_ready
 
 
 @dataclass
@@ -83,5 +59,5 @@ def start_server(tmp_path: Path, name: str, env: dict[str, str], *, ready: bool 
                                 env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     if ready:
-        wait_ready(server.base, proc)
+        wait_ready(server.base, proc, seconds=90, log=log)
     return server
