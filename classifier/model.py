@@ -345,9 +345,9 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         prime_words(t for item in items for t in item)
         gathered = _Gathered()
         first, last = self._edge_columns()
-        columns = self._word_columns
+        columns, cache = self._word_columns, self.__dict__.setdefault("_word_cache", {})
         for r, (text, prev, nxt) in enumerate(items):
-            gathered.own(r, text, columns, self._wvocab(), self.word_ngram_max)
+            gathered.own(r, text, columns, cache, self._wvocab(), self.word_ngram_max)
             ctx = ([c for w in _words(prev) if (c := columns(w)[1]) >= 0] if prev else [first] if first >= 0 else [])
             ctx += [c for w in _words(nxt) if (c := columns(w)[2]) >= 0] if nxt else [last] if last >= 0 else []
             gathered.add(r, ctx)
@@ -367,6 +367,7 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         start = [first] if first >= 0 else []
         end = [last] if last >= 0 else []
         columns, wvocab, nmax = self._word_columns, self._wvocab(), self.word_ngram_max
+        cache = self.__dict__.setdefault("_word_cache", {})  # _word_columns' own cache (cleared in place)
         r = 0
         for group in groups:
             texts, scope = group[0], group[1]
@@ -374,7 +375,7 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
             prev_cols: list[list[int]] = []
             next_cols: list[list[int]] = []
             for text, words in zip(texts, known, strict=True):
-                cw = gathered.own(r + len(prev_cols), text, columns, wvocab, nmax, words)
+                cw = gathered.own(r + len(prev_cols), text, columns, cache, wvocab, nmax, words)
                 if scope == "none":
                     prev_cols.append([])
                     next_cols.append([])
@@ -387,8 +388,7 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
                 after_parts: list[list[int]] = [[] for _ in range(n + 1)]  # N: columns of spans i .. n-1
                 acc: list[int] = []
                 for i in range(n - 1, -1, -1):
-                    after_parts[i] = next_cols[i] + acc if i < n - 1 else list(next_cols[i])
-                    acc = after_parts[i]
+                    acc = after_parts[i] = next_cols[i] + acc
                 for i in range(n):
                     # with_context's strings: " ".join(texts[:i]) is empty only for i == 0 or one empty text
                     has_prev = i > 1 or (i == 1 and texts[0] != "")
@@ -518,10 +518,6 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _no_entry(word: str) -> None:
-    return None
-
-
 class _Gathered:
     """``(row, column)`` pairs of a feature matrix in the making: per-word column arrays and loose columns."""
 
@@ -537,15 +533,14 @@ class _Gathered:
         self.extra.extend(cols)
         self.extra_rows.extend([row] * len(cols))
 
-    def own(self, row: int, text: str, columns: Any, wvocab: dict[str, int], nmax: int,
+    def own(self, row: int, text: str, columns: Any, cache: dict[str, Any], wvocab: dict[str, int], nmax: int,
             words: tuple[str, ...] | None = None) -> list[tuple[np.ndarray, int, int]]:
         """A span's own columns (words, prefixes, character n-grams, word n-grams); returns what each of
         its words contributes (``SpanClassifier._word_columns``).  ``words``: ``_words(text)``, when
         the caller has them already."""
         if words is None:
             words = _words(text)
-        known = columns.__self__.__dict__.get("_word_cache")
-        get = known.get if known is not None else _no_entry
+        get = cache.get  # a cached word without a method call, the rest through ``columns``
         cw = [get(w) or columns(w) for w in words]
         self.arrays.extend([c[0] for c in cw])
         self.array_rows.extend([row] * len(words))

@@ -155,13 +155,8 @@ class FeedbackModel:
     def _proba_groups(self, groups: list[Group]) -> np.ndarray:
         """Probabilities for the spans of each ``(span_texts, scope)`` group, as ``_proba`` over
         ``with_context(span_texts, scope)`` gives them (scope "none": each span alone)."""
-        clf = self.span_classifier
-        if not hasattr(clf, "predict_proba_groups"):  # another estimator: the items it takes
-            items = [it for g in groups for it in (with_context(g[0], g[1]) if g[1] != "none"
-                                                   else [(t, "", "") for t in g[0]])]
-            return self._proba(items)
         with config_context(assume_finite=True, skip_parameter_validation=True):
-            return clf.predict_proba_groups(groups)
+            return self.span_classifier.predict_proba_groups(groups)
 
     def span_items(self, span_texts: Sequence[str]) -> list[tuple[str, str, str]]:
         """The span model's input for the spans of one comment."""

@@ -91,28 +91,21 @@ def make_doc(text: str) -> Doc:
 
 
 @lru_cache(maxsize=1)
-def _cross_space_pairs() -> frozenset[tuple[str, str]]:
-    """(last character of a token, first character of the next) for consecutive tokens of every special
-    case that the affix rules split into several tokens (":)" is ":" + ")").  A special case can only match
-    across a single space where the characters on both sides of it form one of these pairs."""
+def _cross_space_pattern() -> re.Pattern[str]:
+    """A single space between two characters where a special case could match across it: the last
+    character of a token and the first of the next, for consecutive tokens of every special case that
+    the affix rules split into several tokens (":)" is ":" + ")")."""
     from spacy.tokenizer import Tokenizer
 
     tok: Tokenizer = tokenizer().tokenizer  # type: ignore[assignment]
     bare = Tokenizer(tok.vocab, rules={}, prefix_search=tok.prefix_search, suffix_search=tok.suffix_search,
                      infix_finditer=tok.infix_finditer, token_match=tok.token_match, url_match=tok.url_match)
-    pairs: set[tuple[str, str]] = set()
+    after: dict[str, set[str]] = {}
     for key in tok.rules:
         parts = [t.text for t in bare(key)]
-        pairs.update((a[-1], b[0]) for a, b in zip(parts, parts[1:], strict=False) if a and b)
-    return frozenset(pairs)
-
-
-@lru_cache(maxsize=1)
-def _cross_space_pattern() -> re.Pattern[str]:
-    """A single space between two characters that form one of :func:`_cross_space_pairs`."""
-    after: dict[str, set[str]] = {}
-    for a, b in _cross_space_pairs():
-        after.setdefault(a, set()).add(b)
+        for a, b in zip(parts, parts[1:], strict=False):
+            if a and b:
+                after.setdefault(a[-1], set()).add(b[0])
     alternatives = [re.escape(a) + " [" + "".join(re.escape(b) for b in sorted(bs)) + "]"
                     for a, bs in sorted(after.items())]
     return re.compile("|".join(alternatives) or "(?!)")
@@ -207,7 +200,6 @@ def _rule_boundary(kinds: Sequence[str], toks: Sequence[str], i: int) -> bool:
 
 
 _NO_PAIR = (0.0, 0.0)
-_NO_RULE_START = frozenset({"END", "PUNCT", "COMMA", "CLAUSE"})
 _KINDS = ("END", "COMMA", "CLAUSE", "EMOJI", "PUNCT", "WORD")
 
 
@@ -254,8 +246,7 @@ class ClauseSegmenter:
         if not words:
             return [[] for _ in margins]
         toks = [fold(w) for _, _, w in words]
-        # most words are plain ASCII letters: "WORD" without the cached classifier's call
-        kinds = ["WORD" if w.isascii() and w.isalpha() else _kind(w) for _, _, w in words]
+        kinds = [_kind(w) for _, _, w in words]
         n = len(words)
         # at_gap[i]: whitespace (or the text's edge) lies right before word i; at_gap[n]: after the last word
         at_gap = [True] + [words[i - 1][1] < words[i][0] for i in range(1, n)] + [True]
@@ -286,8 +277,7 @@ class ClauseSegmenter:
         tw = self._token_weights
         pairs = t.pairs
         kind_w, left_w, since_w = t.kind, t.left, t.since
-        known = self.__dict__.get("_tok_cache") or {}
-        weights = [known.get(tok) or tw(tok) for tok in toks]  # (w, p1, p2, n1) per word
+        weights = [tw(tok) for tok in toks]  # (w, p1, p2, n1) per word
         scores = [0.0] * n
         new_line = [False] * n
         bias = self.bias
@@ -305,10 +295,7 @@ class ClauseSegmenter:
                 e = e + t.contrastive[pk]
             if tk in COORDINATING:
                 e = e + (t.coord_pk[pk] + t.coord_n1(toks[i + 1] if i + 1 < n else "</s>"))
-            k = kinds[i]  # _rule_boundary(kinds, toks, i), inlined
-            if (pk == "EMOJI" or k not in _NO_RULE_START) and (
-                    pk in ("END", "CLAUSE") or (pk == "EMOJI") != (k == "EMOJI")
-                    or (tk in CONTRASTIVE and pk in ("COMMA", "WORD"))):
+            if _rule_boundary(kinds, toks, i):
                 e = e + t.rule
             scores[i] = s + e
             gap_start, gap_end = words[i - 1][1], words[i][0]  # breaks_line(comment[gap_start:gap_end]), unsliced
@@ -331,19 +318,6 @@ class ClauseSegmenter:
         hit = self.__dict__.get("_tables_cache")
         if hit is None:
             hit = self.__dict__["_tables_cache"] = _Tables(self)
-        return hit
-
-    def _pair_weights(self, a: str, b: str) -> tuple[float, float]:
-        """Weights of "p1|w=a|b" (b follows a) and "w|n1=a|b" (a is followed by b), cached per pair."""
-        cache = self.__dict__.setdefault("_pair_cache", {})
-        key = a + "|" + b
-        hit = cache.get(key)
-        if hit is None:
-            g = (self.weights or {}).get
-            hit = (g("p1|w=" + key, 0.0), g("w|n1=" + key, 0.0))
-            if len(cache) > 300_000:
-                cache.clear()
-            cache[key] = hit
         return hit
 
     def _is_boundary(self, toks: list[str], kinds: list[str], i: int, since: int) -> bool:
@@ -416,7 +390,7 @@ class ClauseSegmenter:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_pair_cache", "_len_tables", "_tables_cache"):
+        for cache in ("_tok_cache", "_kind_cache", "_len_cache", "_len_tables", "_tables_cache"):
             state.pop(cache, None)
         if self.weights is not None:
             state["weights"] = pack(self.weights)
