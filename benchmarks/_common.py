@@ -197,7 +197,12 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
             if self.log_text().count("Application startup complete") >= self.workers:
-                status, _ = http("GET", self.base + "/readyz")
+                # uvicorn logs the startup line before it binds the socket, so a refused
+                # connection here only means "not listening yet".
+                try:
+                    status, _ = http("GET", self.base + "/readyz")
+                except OSError:
+                    status = 0
                 if status == 200:
                     return
             time.sleep(0.1)
