@@ -75,9 +75,10 @@ class Observe:
     runs every request through an extra task, memory streams and a streaming response wrapper, about
     14% of a worker's CPU under load in a py-spy profile (docs/benchmarks.md).
 
-    The duration runs until the response has been sent.  A request whose handler raises (answered
-    500 by Starlette's outermost error middleware) is counted and logged as 500; the error propagates
-    unchanged."""
+    The duration runs until the response has been sent.  ``install`` puts this around the whole stack,
+    so it also sees the answers sent outside the routes: the 500 with which Starlette's error middleware
+    answers a handler that raised (counted and logged as 500, with the request id; the error propagates
+    unchanged) and the body limit's 413."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -118,6 +119,14 @@ class Observe:
 
 
 def install(app: FastAPI) -> Metrics:
+    """Observe around the whole middleware stack that Starlette builds.  Added as a user middleware
+    (``add_middleware``) it would sit inside Starlette's error middleware and the body limit, and their
+    500 and 413 answers would go out without a request id, the 413 without a log line."""
     metrics = Metrics()
-    app.add_middleware(Observe, metrics=metrics)
+    build = app.build_middleware_stack
+
+    def build_observed() -> ASGIApp:
+        return Observe(build(), metrics)
+
+    app.build_middleware_stack = build_observed  # type: ignore[method-assign]
     return metrics

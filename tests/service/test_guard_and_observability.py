@@ -85,3 +85,43 @@ def test_logs_are_json_with_a_request_id_and_no_personal_data(guarded, caplog):
     assert all(json.loads(line)["msg"] == "request" for line in lines)
     joined = "\n".join(lines) + caplog.text
     assert "example.com" not in joined and "private story" not in joined
+
+
+@pytest.fixture
+def observed(tmp_path, caplog):
+    """An app on SQLite (the middleware needs no database of a kind) whose 500s come back as answers."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/fs.db", api_keys=ADMIN_KEY, max_body_bytes=1000))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals at /srv/feedback-strike/config.py")
+
+    with (TestClient(app, raise_server_exceptions=False) as c,
+          caplog.at_level(logging.INFO, logger="feedback_strike.access")):
+        c.headers["X-API-Key"] = ADMIN_KEY
+        yield c
+
+
+def access_lines(caplog) -> dict[str, dict[str, object]]:
+    return {r.fields["request_id"]: r.fields for r in caplog.records if r.name == "feedback_strike.access"}
+
+
+def test_a_500_carries_the_request_id_it_is_logged_with_and_no_internals(observed, caplog):
+    given = observed.get("/boom", headers={"X-Request-ID": "err-1"})
+    made = observed.get("/boom")
+    assert given.status_code == made.status_code == 500
+    assert given.headers["X-Request-ID"] == "err-1"
+    assert access_lines(caplog)[made.headers["X-Request-ID"]]["status"] == 500
+    assert access_lines(caplog)["err-1"]["route"] == "/boom"
+    assert given.text == "Internal Server Error"  # no traceback, no exception text
+    assert 'route="/boom",status="500"} 2.0' in observed.get("/metrics").text
+
+
+def test_a_413_from_the_body_limit_carries_the_request_id_and_is_logged(observed, caplog):
+    declared = observed.post("/v1/verdicts", content=b"x" * 2000, headers={"X-Request-ID": "big-declared"})
+    streamed = observed.post("/v1/verdicts", content=iter([b"x" * 600, b"x" * 600]),
+                             headers={"X-Request-ID": "big-streamed"})
+    assert declared.status_code == streamed.status_code == 413
+    assert declared.headers["X-Request-ID"] == "big-declared" and streamed.headers["X-Request-ID"] == "big-streamed"
+    lines = access_lines(caplog)
+    assert lines["big-declared"]["status"] == lines["big-streamed"]["status"] == 413
