@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url=None,
                   description="Suggests whether negative feedback on marketplace-fulfilled orders should be struck.")
     app.state.settings = settings
+    # Around the whole stack, not a user middleware: the 500 of an unhandled error and the body limit's 413
+    # carry the request id and are counted too (see observability.install).
     app.state.metrics = observability.install(app)
 
     def openapi_with_limits() -> dict[str, Any]:

@@ -16,12 +16,14 @@ from collections.abc import Iterable
 from fastapi import FastAPI, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from classifier.records import SuggestedVerdict
 
 log = logging.getLogger("feedback_strike.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer (see Observe)
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,9 +77,17 @@ class Observe:
     runs every request through an extra task, memory streams and a streaming response wrapper, about
     14% of a worker's CPU under load in a py-spy profile (docs/benchmarks.md).
 
-    The duration runs until the response has been sent.  A request whose handler raises (answered
-    500 by Starlette's outermost error middleware) is counted and logged as 500; the error propagates
-    unchanged."""
+    The duration runs until the response has been sent.  ``install`` puts this around the whole stack,
+    so it also sees the answers sent outside the routes: the 500 with which Starlette's error middleware
+    answers a handler that raised (counted and logged as 500, with the request id; the error propagates
+    unchanged) and the body limit's 413.
+
+    A client that hangs up before the answer has started (the server's ``receive`` says
+    ``http.disconnect``) is counted and logged with status 499, nginx's "client closed request", whatever
+    the app does next: nothing it sends reaches the client (uvicorn drops it), and the ``ClientDisconnect``
+    that reading the body of a gone client raises is not passed on (uvicorn would log it as an "Exception in
+    ASGI application").  A client that hangs up after its request has been read is not seen: uvicorn tells
+    the app nothing, drops the answer, and the line has the status the app answered."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -94,8 +104,16 @@ class Observe:
                 break
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         id_header = (b"x-request-id", request_id.encode("ascii"))
-        status = 500
+        status = 0  # no answer started yet
+        gone = False
         start = time.perf_counter()
+
+        async def watching_receive() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not status:
+                gone = True
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -105,9 +123,16 @@ class Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, watching_receive, send_with_id)
+        except ClientDisconnect:
+            if not gone:
+                raise
         finally:
             elapsed = time.perf_counter() - start
+            if gone:
+                status = CLIENT_CLOSED_REQUEST
+            elif not status:
+                status = 500
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             self.metrics.requests.labels(route, method, str(status)).inc()
@@ -118,6 +143,14 @@ class Observe:
 
 
 def install(app: FastAPI) -> Metrics:
+    """Observe around the whole middleware stack that Starlette builds.  Added as a user middleware
+    (``add_middleware``) it would sit inside Starlette's error middleware and the body limit, and their
+    500 and 413 answers would go out without a request id, the 413 without a log line."""
     metrics = Metrics()
-    app.add_middleware(Observe, metrics=metrics)
+    build = app.build_middleware_stack
+
+    def build_observed() -> ASGIApp:
+        return Observe(build(), metrics)
+
+    app.build_middleware_stack = build_observed  # type: ignore[method-assign]
     return metrics

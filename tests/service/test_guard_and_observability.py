@@ -85,3 +85,77 @@ def test_logs_are_json_with_a_request_id_and_no_personal_data(guarded, caplog):
     assert all(json.loads(line)["msg"] == "request" for line in lines)
     joined = "\n".join(lines) + caplog.text
     assert "example.com" not in joined and "private story" not in joined
+
+
+@pytest.fixture
+def observed(tmp_path, caplog):
+    """An app on SQLite (the middleware needs no database of a kind) whose 500s come back as answers."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/fs.db", api_keys=ADMIN_KEY, max_body_bytes=1000))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals at /srv/feedback-strike/config.py")
+
+    with (TestClient(app, raise_server_exceptions=False) as c,
+          caplog.at_level(logging.INFO, logger="feedback_strike.access")):
+        c.headers["X-API-Key"] = ADMIN_KEY
+        yield c
+
+
+def access_lines(caplog) -> dict[str, dict[str, object]]:
+    return {r.fields["request_id"]: r.fields for r in caplog.records if r.name == "feedback_strike.access"}
+
+
+def test_a_500_carries_the_request_id_it_is_logged_with_and_no_internals(observed, caplog):
+    given = observed.get("/boom", headers={"X-Request-ID": "err-1"})
+    made = observed.get("/boom")
+    assert given.status_code == made.status_code == 500
+    assert given.headers["X-Request-ID"] == "err-1"
+    assert access_lines(caplog)[made.headers["X-Request-ID"]]["status"] == 500
+    assert access_lines(caplog)["err-1"]["route"] == "/boom"
+    assert given.text == "Internal Server Error"  # no traceback, no exception text
+    assert 'route="/boom",status="500"} 2.0' in observed.get("/metrics").text
+
+
+def test_a_413_from_the_body_limit_carries_the_request_id_and_is_logged(observed, caplog):
+    declared = observed.post("/v1/verdicts", content=b"x" * 2000, headers={"X-Request-ID": "big-declared"})
+    streamed = observed.post("/v1/verdicts", content=iter([b"x" * 600, b"x" * 600]),
+                             headers={"X-Request-ID": "big-streamed"})
+    assert declared.status_code == streamed.status_code == 413
+    assert declared.headers["X-Request-ID"] == "big-declared" and streamed.headers["X-Request-ID"] == "big-streamed"
+    lines = access_lines(caplog)
+    assert lines["big-declared"]["status"] == lines["big-streamed"]["status"] == 413
+
+
+@pytest.mark.parametrize("path, content_type, partial", [
+    ("/v1/verdicts", b"application/json", b'{"rating": 1, "comm'),
+    ("/review/requests/1/decision", b"application/x-www-form-urlencoded", b"decision=str"),
+])
+def test_a_client_that_hangs_up_before_the_answer_is_logged_and_counted_as_499(observed, caplog, path,
+                                                                               content_type, partial):
+    """As uvicorn does when the peer closes the socket mid-body: ``receive`` says ``http.disconnect`` from
+    then on and whatever the app sends is dropped.  Before the fix the JSON route was logged as a 400 (FastAPI
+    turns the disconnect into "error parsing the body") and the form route as a 500 with a traceback."""
+    messages = [{"type": "http.request", "body": partial, "more_body": True}]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"host", b"127.0.0.1"), (b"x-api-key", ADMIN_KEY.encode()), (b"x-request-id", b"gone-1"),
+                         (b"content-type", content_type), (b"content-length", b"900")]}
+    observed.portal.call(observed.app, scope, receive, send)  # returns: no ClientDisconnect for the server to log
+    assert access_lines(caplog)["gone-1"]["status"] == 499
+    metrics = observed.get("/metrics").text
+    assert f'route="{path.replace("/1/", "/{request_id}/")}",status="499"}} 1.0' in metrics
+    assert 'status="500"' not in metrics and 'status="400"' not in metrics
+
+
+def test_a_server_error_is_still_a_500_when_the_client_stays(observed, caplog):
+    assert observed.get("/boom", headers={"X-Request-ID": "err-2"}).status_code == 500
+    assert access_lines(caplog)["err-2"]["status"] == 500

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +13,7 @@ import httpx
 import pytest
 
 from tests.service.conftest import free_port, wait_ready
+from tests.service.realserver import start_server
 
 
 @pytest.fixture
@@ -55,3 +58,31 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path):
     assert "revoked" in run("list").stdout
     bad = run("create", "--role", "seller")
     assert bad.returncode == 1 and "seller_id" in bad.stderr
+
+
+def test_a_client_that_hangs_up_mid_body_is_a_499_not_a_500(tmp_path):
+    """The peer closes the socket after part of a declared body: uvicorn tells the app ``http.disconnect``.
+    Before the fix the JSON route was logged as 400 and the review form as 500, with a ClientDisconnect
+    traceback ("Exception in ASGI application") in the server's log."""
+    server = start_server(tmp_path, "hangup", {"DATABASE_URL": f"sqlite:///{tmp_path}/fs.db",
+                                                "FEEDBACK_STRIKE_API_KEYS": "real-key"})
+    try:
+        port = int(server.base.rsplit(":", 1)[1])
+        for rid, path, content_type, partial in [
+                ("gone-json", "/v1/verdicts", "application/json", b'{"rating": 1, "comm'),
+                ("gone-form", "/review/requests/1/decision", "application/x-www-form-urlencoded", b"decision=str")]:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: real-key\r\n"
+                          f"X-Request-ID: {rid}\r\nContent-Type: {content_type}\r\nContent-Length: 900\r\n\r\n"
+                          .encode() + partial)
+                time.sleep(0.2)  # the app is waiting for the rest of the body when the socket closes
+        deadline = time.monotonic() + 20
+        while not all(rid in server.log.read_text(errors="replace") for rid in ("gone-json", "gone-form")):
+            assert time.monotonic() < deadline, "no access log line for the requests"
+            time.sleep(0.2)
+    finally:
+        out = server.stop()
+    logged = (json.loads(line) for line in out.splitlines() if line.startswith("{"))
+    lines = {line["request_id"]: line for line in logged if line.get("msg") == "request"}
+    assert lines["gone-json"]["status"] == lines["gone-form"]["status"] == 499, out
+    assert "Exception in ASGI application" not in out and "ClientDisconnect" not in out
