@@ -8,9 +8,22 @@
 
 from classifier.artifact import ModelIntegrityError, load_card, load_model, save_model
 from classifier.decision import Decision, OrderFacts, ScoredSpan, Thresholds, decide
-from classifier.model import SpanClassifier
 from classifier.pipeline import FeedbackModel
 from classifier.records import FeedbackRecord, RecordError, SuggestedVerdict, parse_record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from classifier.model import SpanClassifier
+
+
+def __getattr__(name: str) -> object:
+    # The estimator imports scikit-learn (about 90 MiB and most of a second): only when asked for,
+    # so that loading a saved model and scoring with it do without.
+    if name == "SpanClassifier":
+        from classifier.model import SpanClassifier
+
+        return SpanClassifier
+    raise AttributeError(f"module 'classifier' has no attribute {name!r}")
 
 __all__ = [
     "Decision",

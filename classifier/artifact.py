@@ -112,20 +112,24 @@ def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel
     data = (d / MODEL_FILE).read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
         raise ModelIntegrityError(f"{d / MODEL_FILE} changed while it was being loaded; refusing it")
-    from sklearn.exceptions import InconsistentVersionWarning
-
-    # An estimator pickled by another scikit-learn may load yet compute wrong answers: refuse it.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
+    # An estimator pickled by another scikit-learn may load yet compute wrong answers: refuse it.  Models
+    # saved by this code hold no scikit-learn object (classifier.scoring), so the warning only comes from
+    # older ones, and the class is matched by name so as not to import scikit-learn for the check.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             model = joblib.load(io.BytesIO(data))
-        except InconsistentVersionWarning as w:
-            raise ModelIntegrityError(
-                f"{d / MODEL_FILE} was saved with scikit-learn {w.original_sklearn_version}; this is "
-                f"{w.current_sklearn_version}: retrain the model or install the version it was saved with") from None
         except Exception as exc:  # checksums matched, so the code reading the bytes is what differs
             raise ModelIntegrityError(f"{d / MODEL_FILE} cannot be read by this code ({type(exc).__name__}: "
                                       f"{exc}); it was probably saved by another version") from None
+    for w in caught:
+        if type(w.message).__name__ == "InconsistentVersionWarning":
+            raise ModelIntegrityError(
+                f"{d / MODEL_FILE} was saved with scikit-learn {getattr(w.message, 'original_sklearn_version', '?')};"
+                f" this is {getattr(w.message, 'current_sklearn_version', '?')}: retrain the model or install the "
+                "version it was saved with")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not isinstance(model, FeedbackModel) or model.version != manifest.get("model_version"):
         raise ModelIntegrityError(f"{d / MODEL_FILE} does not hold the model version its manifest names")
     return model

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 # The two finer cuts: segmenter score margins (see ``ClauseSegmenter.segment_levels``).
 FINE_MARGINS = (1.0, 2.0)
@@ -64,6 +62,9 @@ class DoubtGate:
             raise ValueError(f"expected {len(FEATURES)} gate features, got {X.shape[1]}")
         if len(set(y.tolist())) < 2:
             raise ValueError("the gate needs both outcomes among its training comments")
+        from sklearn.linear_model import LogisticRegression  # training only: scoring needs numpy alone
+        from sklearn.preprocessing import StandardScaler
+
         scaler = StandardScaler().fit(X)
         lr = LogisticRegression(C=self.C, max_iter=5_000).fit(scaler.transform(X), y)
         # Fold the scaler into the weights: doubt = sigmoid(X @ coef + intercept).

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn import config_context
 
 from classifier.decision import BLOCKING_LABELS, MARKETPLACE_LABELS, OrderFacts, ScoredSpan, Thresholds, decide
 from classifier.gate import FEATURES as GATE_FEATURES
 from classifier.gate import FINE_MARGINS, DoubtGate, gate_features
 from classifier.langid import LanguageGuess, LanguageIdentifier
-from classifier.model import Group, SpanClassifier, with_context
 from classifier.records import FeedbackRecord, ReasonOut, SpanOut, SuggestedVerdict, parse_record
+from classifier.scoring import Group, SpanScorer, with_context
 from classifier.segment import ClauseSegmenter, Span, make_doc
+
+if TYPE_CHECKING:
+    from classifier.model import SpanClassifier
 
 CHUNK = 2_048  # comments scored per matrix product in suggest_many
 
@@ -32,14 +34,18 @@ class Analysis:
 
 
 class FeedbackModel:
-    """Everything a verdict needs: segmenter, language identifier, span classifier, thresholds."""
+    """Everything a verdict needs: segmenter, language identifier, span classifier, thresholds.
+
+    ``span_classifier`` is the fitted estimator (:class:`~classifier.model.SpanClassifier`) in a model
+    just trained, and its :class:`~classifier.scoring.SpanScorer` in a model loaded from disk: a saved
+    model keeps only the fitted numbers, so loading and scoring never import scikit-learn."""
 
     gate: DoubtGate | None = None  # the second look (classifier.gate); None: no second look
-    context_scope: str = "neighbours"  # what the span model sees around a span (classifier.model.with_context)
+    context_scope: str = "neighbours"  # what the span model sees around a span (classifier.scoring.with_context)
 
-    def __init__(self, *, segmenter: ClauseSegmenter, langid: LanguageIdentifier, span_classifier: SpanClassifier,
-                 thresholds: Thresholds, version: str, gate: DoubtGate | None = None,
-                 context_scope: str = "comment") -> None:
+    def __init__(self, *, segmenter: ClauseSegmenter, langid: LanguageIdentifier,
+                 span_classifier: SpanClassifier | SpanScorer, thresholds: Thresholds, version: str,
+                 gate: DoubtGate | None = None, context_scope: str = "comment") -> None:
         self.segmenter = segmenter
         self.langid = langid
         self.span_classifier = span_classifier
@@ -64,6 +70,8 @@ class FeedbackModel:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_columns_cache", None)
+        if hasattr(self.span_classifier, "scorer"):  # an estimator: save its fitted numbers only
+            state["span_classifier"] = self.span_classifier.scorer()
         return state
 
     # -- reading comments ----------------------------------------------------------
@@ -149,14 +157,12 @@ class FeedbackModel:
         return [float(d) for d in self.gate.predict(self.gate_features(analyses, levels, comments))]
 
     def _proba(self, items: list[tuple[str, str, str]]) -> np.ndarray:
-        with config_context(assume_finite=True, skip_parameter_validation=True):
-            return self.span_classifier.predict_proba(items) if items else np.zeros((0, len(self.classes)))
+        return self.span_classifier.predict_proba(items) if items else np.zeros((0, len(self.classes)))
 
     def _proba_groups(self, groups: list[Group]) -> np.ndarray:
         """Probabilities for the spans of each ``(span_texts, scope)`` group, as ``_proba`` over
         ``with_context(span_texts, scope)`` gives them (scope "none": each span alone)."""
-        with config_context(assume_finite=True, skip_parameter_validation=True):
-            return self.span_classifier.predict_proba_groups(groups)
+        return self.span_classifier.predict_proba_groups(groups)
 
     def span_items(self, span_texts: Sequence[str]) -> list[tuple[str, str, str]]:
         """The span model's input for the spans of one comment."""
@@ -164,8 +170,7 @@ class FeedbackModel:
 
     def predict_span_labels(self, items: list[tuple[str, str, str]]) -> list[str]:
         """Labels for spans given with their neighbours (for evaluation on gold spans)."""
-        with config_context(assume_finite=True, skip_parameter_validation=True):
-            return [str(x) for x in self.span_classifier.predict(items)] if items else []
+        return [str(x) for x in self.span_classifier.predict(items)] if items else []
 
     def score_spans(self, analysis: Analysis) -> tuple[ScoredSpan, ...]:
         classes, blocking_cols = self._columns()

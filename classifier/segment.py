@@ -44,7 +44,7 @@ class Span:
     start: int
     end: int
     text: str
-    # The span's folded words as the span model reads ``text`` (``classifier.model._words``), when the
+    # The span's folded words as the span model reads ``text`` (``classifier.scoring._words``), when the
     # segmenter has them: the span's edges are at whitespace, so its words are the comment's tokens
     # (``make_doc`` tokenizes each whitespace-separated chunk as if alone).  None when an edge falls
     # inside a chunk ("bra😡"): then ``text`` must be tokenized itself.

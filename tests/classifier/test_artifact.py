@@ -100,17 +100,42 @@ def test_a_card_from_another_model_is_refused_even_with_matching_checksums(model
 
 
 def test_a_model_saved_by_another_scikit_learn_is_refused(model_copy, monkeypatch):
+    """Models saved now hold no scikit-learn object; one in the older format (the estimator itself
+    inside) pickled by another scikit-learn may compute wrong answers, and is refused."""
+    import joblib
     import sklearn.base
 
-    from classifier.artifact import save_model
+    from classifier.model import SpanClassifier
+    from classifier.pipeline import FeedbackModel
 
     model = load_model(model_copy)
-    card = json.loads((model_copy / CARD_FILE).read_text())
+    model.span_classifier = SpanClassifier(calibration_cv=0, min_df=1).fit(
+        ["paketet kom aldrig", "skärmen var repad"] * 2, ["amazon_delivery", "product_condition"] * 2)
+    monkeypatch.setattr(FeedbackModel, "__getstate__", lambda self: self.__dict__.copy())  # the older format
     monkeypatch.setattr(sklearn.base, "__version__", "0.99.0")  # what BaseEstimator.__getstate__ records
-    save_model(model, model_copy, card)
+    joblib.dump(model, model_copy / MODEL_FILE, compress=3)
     monkeypatch.undo()
+    reseal(model_copy)
     with pytest.raises(ModelIntegrityError, match="saved with scikit-learn 0.99.0"):
         load_model(model_copy)
+
+
+def test_a_saved_model_loads_and_scores_without_scikit_learn(tmp_path):
+    """The service's workers load the model and score without importing scikit-learn (and the scipy.stats
+    and pandas it brings): about 90 MiB per worker and most of a second of its start."""
+    import subprocess
+    import sys
+
+    from classifier.registry import SHIPPED_ROOT
+
+    code = ("import sys; from classifier import load_model; m = load_model(); "
+            "v = m.suggest({'rating': 1, 'comment': 'Paketet kom aldrig fram', 'fulfillment_channel': 'AFN'}); "
+            "import service.app; "
+            "print(v.verdict, sorted({k.split('.')[0] for k in sys.modules} & {'sklearn', 'pandas'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=SHIPPED_ROOT.parent, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["strike", "[]"], out.stdout
 
 
 def test_a_pickle_of_something_else_is_refused(model_copy):

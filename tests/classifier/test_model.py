@@ -1,5 +1,7 @@
 """The span classifier honours the scikit-learn estimator contract, and its lean path is exact."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,6 +96,31 @@ def test_lean_transform_equals_the_vectorizers_own_transform():
     assert sp.issparse(lean)
 
 
+def test_the_scorer_a_saved_model_carries_scores_as_the_estimator_and_sklearn_do():
+    """A saved model keeps the span model as a SpanScorer (no scikit-learn object); after a pickle round
+    trip it gives the estimator's probabilities, labels and group scores, and sklearn's own matrix product."""
+    clf = SpanClassifier(min_df=1, calibration_cv=2).fit(with_context(X), Y)
+    scorer = pickle.loads(pickle.dumps(clf.scorer()))
+    assert not any(type(v).__module__.startswith("sklearn") for v in vars(scorer).values())
+    texts = ["paketet kom aldrig fram, säljaren svarade inte", "refund never came 😡", "ok", "skärmen var repad"]
+    items = with_context(texts)
+    blocks = [vec.transform(inp) for vec, inp in zip(clf.vectorizers_, clf._block_inputs(items), strict=True)]
+    expected = np.asarray(clf._stack(blocks) @ clf.coef_.T) + clf.intercept_
+    np.testing.assert_allclose(scorer.decision_function(items), expected, atol=1e-12)
+    np.testing.assert_array_equal(scorer.predict_proba(items), clf.predict_proba(items))
+    np.testing.assert_array_equal(scorer.predict(items), clf.predict(items))
+    np.testing.assert_array_equal(scorer.predict_proba_groups([(texts, "comment")]), clf.predict_proba(items))
+    assert list(scorer.classes_) == list(clf.classes_)
+
+
+def test_a_refitted_estimator_scores_with_its_new_numbers():
+    clf = SpanClassifier(min_df=1, calibration_cv=0).fit(X, Y)
+    first = clf.predict_proba(["paketet kom aldrig"])
+    clf.fit(X, ["other" if y == "amazon_delivery" else y for y in Y])
+    assert "amazon_delivery" not in clf.classes_
+    assert clf.predict_proba(["paketet kom aldrig"]).shape[1] == first.shape[1] - 1
+
+
 def test_calibration_fits_a_positive_temperature():
     clf = SpanClassifier(min_df=1, calibration_cv=2).fit(X, Y)
     assert clf.temperature_ > 0
@@ -125,7 +152,7 @@ def test_the_same_span_scores_the_same_whatever_came_before(shipped_model):
 def test_words_by_whitespace_chunk_equal_tokenizing_the_whole_text(text):
     """_words tokenizes each whitespace-separated chunk on its own (cached); spaCy splits on whitespace first,
     so that must give exactly the tokens of the whole text, or the shipped model would see other features."""
-    from classifier.model import _words
+    from classifier.scoring import _words
     from classifier.segment import fold, tokenizer, word_offsets
 
     assert _words(text) == tuple(fold(w) for _, _, w in word_offsets(tokenizer().make_doc(text), text))
@@ -142,7 +169,7 @@ GROUP_TEXTS = st.lists(st.sampled_from(["paketet kom aldrig", "", "Refund  never
 def test_grouped_scoring_equals_scoring_the_items(groups):
     """The pipeline's path (each span's words read once, context as a concatenation) gives exactly the
     probabilities of the items with_context builds, for every scope, with or without known words."""
-    from classifier.model import _words
+    from classifier.scoring import _words
 
     clf = _grouped_fixture()
     items, calls = [], []
@@ -210,7 +237,7 @@ def test_the_pipeline_reads_each_span_as_the_span_model_does(shipped_model, comm
                                  "t.ex. ", "😡", ":)", "x"]), min_size=1, max_size=12).map(" ".join))
 def test_primed_chunk_words_are_the_chunks_own(text):
     """prime_words tokenizes many new chunks in one spaCy call; each must get exactly its own tokens."""
-    from classifier import model as m
+    from classifier import scoring as m
     from classifier.segment import fold, tokenizer, word_offsets
 
     m._CHUNKS.clear()

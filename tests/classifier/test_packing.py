@@ -22,8 +22,8 @@ def test_pickled_model_parts_are_identical(shipped_model):
     clone = pickle.loads(pickle.dumps(shipped_model))
     assert clone.segmenter.weights == shipped_model.segmenter.weights
     assert clone.langid.log_odds_ == shipped_model.langid.log_odds_
-    for a, b in zip(clone.span_classifier.vectorizers_, shipped_model.span_classifier.vectorizers_, strict=True):
-        assert a.vocabulary_ == b.vocabulary_
+    for a, b in zip(clone.span_classifier.vocabularies, shipped_model.span_classifier.vocabularies, strict=True):
+        assert a == b
     record = {"rating": 1, "comment": "Leveransen tog tre veckor, men skärmen var repad 😡",
               "fulfillment_channel": "AFN"}
     assert clone.suggest(record) == shipped_model.suggest(record)

@@ -224,8 +224,8 @@ EMOTICON_PARTS = ["(", ")", ":", ";", ":)", ":(", "):", "(:", ";)", "=)", "<3", 
 def test_the_comment_doc_has_each_chunks_own_tokens(text):
     """Review finding: spaCy's special cases can match across a single space (") :)a"), so the comment's
     tokens could differ from its chunks' own; make_doc must give every chunk the tokens it gets alone,
-    which is what the span model reads (classifier.model._words)."""
-    from classifier.model import _words
+    which is what the span model reads (classifier.scoring._words)."""
+    from classifier.scoring import _words
     from classifier.segment import make_doc, word_offsets
 
     assert _words(text) == tuple(fold(w) for _, _, w in word_offsets(make_doc(text), text))
@@ -238,7 +238,7 @@ def test_span_words_are_the_words_the_span_model_reads(segmenter, text):
     """Where the segmenter hands a span its words (edges at whitespace), they are exactly what tokenizing the
     span text on its own gives, so the span model sees the same features either way."""
     from classifier.gate import FINE_MARGINS
-    from classifier.model import _words
+    from classifier.scoring import _words
 
     for cut in segmenter.segment_levels(text, None, (0.0, *FINE_MARGINS)):
         for span in cut:
