@@ -33,7 +33,7 @@ def comments_frame(lines: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def spans_frame(lines: Sequence[dict[str, Any]], scope: str = "comment") -> pd.DataFrame:
-    """One row per gold span, with its context (``classifier.model.with_context``: the text before and
+    """One row per gold span, with its context (``classifier.scoring.with_context``: the text before and
     after it) and the order facts."""
     rows = []
     for line in lines:
