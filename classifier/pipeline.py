@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from classifier.decision import BLOCKING_LABELS, MARKETPLACE_LABELS, OrderFacts, ScoredSpan, Thresholds, decide
+from classifier.gate import COMMENT_LABELS, FINE_MARGINS, DoubtGate, gate_features
 from classifier.gate import FEATURES as GATE_FEATURES
-from classifier.gate import FINE_MARGINS, DoubtGate, gate_features
 from classifier.langid import LanguageGuess, LanguageIdentifier
 from classifier.records import FeedbackRecord, ReasonOut, SpanOut, SuggestedVerdict, parse_record
 from classifier.scoring import Group, SpanScorer, with_context
@@ -41,11 +41,14 @@ class FeedbackModel:
     model keeps only the fitted numbers, so loading and scoring never import scikit-learn."""
 
     gate: DoubtGate | None = None  # the second look (classifier.gate); None: no second look
+    # The whole comment's reading for the gate (classifier.gate.COMMENT_FEATURE); None in older models.
+    comment_classifier: SpanClassifier | SpanScorer | None = None
     context_scope: str = "neighbours"  # what the span model sees around a span (classifier.scoring.with_context)
 
     def __init__(self, *, segmenter: ClauseSegmenter, langid: LanguageIdentifier,
                  span_classifier: SpanClassifier | SpanScorer, thresholds: Thresholds, version: str,
-                 gate: DoubtGate | None = None, context_scope: str = "comment") -> None:
+                 gate: DoubtGate | None = None, context_scope: str = "comment",
+                 comment_classifier: SpanClassifier | SpanScorer | None = None) -> None:
         self.segmenter = segmenter
         self.langid = langid
         self.span_classifier = span_classifier
@@ -53,6 +56,7 @@ class FeedbackModel:
         self.version = version
         self.gate = gate
         self.context_scope = context_scope
+        self.comment_classifier = comment_classifier
 
     @property
     def classes(self) -> list[str]:
@@ -70,8 +74,9 @@ class FeedbackModel:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_columns_cache", None)
-        if hasattr(self.span_classifier, "scorer"):  # an estimator: save its fitted numbers only
-            state["span_classifier"] = self.span_classifier.scorer()
+        for name in ("span_classifier", "comment_classifier"):
+            if hasattr(state.get(name), "scorer"):  # an estimator: save its fitted numbers only
+                state[name] = state[name].scorer()
         return state
 
     # -- reading comments ----------------------------------------------------------
@@ -148,7 +153,18 @@ class FeedbackModel:
             no_context = extra[start : start + len(a.spans)]
             rows.append(gate_features(coarse, a.proba.max(axis=1), a.proba[:, other], pieces, no_context,
                                       len(comment)))
-        return np.array(rows).reshape(len(rows), len(GATE_FEATURES))
+        features = np.array(rows).reshape(len(rows), len(GATE_FEATURES))
+        if self.comment_classifier is None:
+            return features
+        return np.column_stack([features, self.comment_blocker_log_odds(comments)])
+
+    def comment_blocker_log_odds(self, comments: Sequence[str]) -> np.ndarray:
+        """The comment classifier's log-odds that each whole comment holds a blocker."""
+        assert self.comment_classifier is not None
+        if not comments:
+            return np.zeros(0)
+        scores = self.comment_classifier.decision_function([(c, "", "") for c in comments])
+        return scores if str(self.comment_classifier.classes_[1]) == COMMENT_LABELS[0] else -scores
 
     def doubts(self, analyses: Sequence[Analysis], levels: Sequence[Sequence[Sequence[Span]]],
                comments: Sequence[str]) -> list[float]:

@@ -7,7 +7,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from classifier.decision import OrderFacts, ScoredSpan, Thresholds, decide
-from classifier.gate import FEATURES, DoubtGate, gate_features
+from classifier.gate import COMMENT_FEATURE, FEATURES, DoubtGate, gate_features
 
 
 def test_gate_features_summarise_the_readings():
@@ -42,6 +42,17 @@ def test_folded_gate_equals_the_sklearn_pipeline():
     gate = DoubtGate(C=0.5).fit(X, y)
     ref = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=5_000)).fit(X, y)
     np.testing.assert_allclose(gate.predict(X), ref.predict_proba(X)[:, 1], atol=1e-9)
+
+
+def test_a_gate_with_the_comment_reading_names_it_last():
+    rng = np.random.default_rng(1)
+    X = rng.random((200, len(FEATURES) + 1))
+    y = X[:, -1] > 0.5
+    gate = DoubtGate().fit(X, y)
+    assert gate.feature_names == (*FEATURES, COMMENT_FEATURE)
+    assert DoubtGate().fit(X[:, :-1], y).feature_names == FEATURES
+    assert gate.predict(np.array([[0.5] * len(FEATURES) + [0.9]]))[0] > gate.predict(
+        np.array([[0.5] * len(FEATURES) + [0.1]]))[0]
 
 
 def test_gate_refuses_bad_training_data():

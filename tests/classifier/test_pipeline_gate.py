@@ -65,4 +65,16 @@ def test_reusing_unchanged_finer_cuts_gives_the_features_of_scoring_every_cut(mo
         no_context = model._proba([(s.text, "", "") for s in a.spans])[:, blocking].sum(axis=1)
         reference.append(gate_features(a.proba[:, blocking].sum(axis=1), a.proba.max(axis=1),
                                        a.proba[:, classes.index("other")], pieces, no_context, len(comments[i])))
-    np.testing.assert_allclose(fast, np.array(reference), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast[:, : len(reference[0])], np.array(reference), rtol=0, atol=1e-12)
+
+
+def test_the_whole_comment_reading_rises_with_a_point_about_the_product(model):
+    """The gate's last feature: the comment classifier's log-odds that the comment holds a blocker."""
+    from classifier.gate import COMMENT_FEATURE
+
+    assert model.comment_classifier is not None and model.gate.feature_names[-1] == COMMENT_FEATURE
+    clean, blocked = model.comment_blocker_log_odds([STRIKEABLE, BLOCKED])
+    assert blocked > 0 > clean
+    a = model.analyze_many([STRIKEABLE])[0]
+    levels = model.segmenter.segment_levels(STRIKEABLE, None, (0.0, *FINE_MARGINS))
+    assert model.gate_features([a], [levels], [STRIKEABLE])[0, -1] == clean

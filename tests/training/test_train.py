@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from classifier.artifact import load_model, verify
+from classifier.gate import COMMENT_FEATURE
+from classifier.scoring import SpanScorer
 from training.corpus import DATA_DIR, load_corpus, span_items
 from training.train import train
 
@@ -38,12 +40,16 @@ def test_training_is_reproducible_and_saves_a_verified_artifact(small_corpus, tm
     card = json.loads((tmp_path / "a" / "card.json").read_text())
     assert card == json.loads(json.dumps(card1))
     assert card["gate"]["folds"] == 2 and len(card["gate"]["coef"]) == len(card["gate"]["features"])
+    assert card["gate"]["features"][-1] == COMMENT_FEATURE and card["comment_classifier"]["context_weight"] == 0.0
     assert set(card["thresholds"]) == {"strike_max_blocking", "keep_min_blocking", "strike_max_doubt"}
     for key in ("model_version", "labels", "thresholds", "library_versions", "data", "figures", "seed"):
         assert key in card
     assert len(card["data"]["train_sha256"]) == 64
     assert "dev" in card["figures"] and "test" not in card["figures"]
     reloaded = load_model(tmp_path / "a")
+    assert isinstance(reloaded.comment_classifier, SpanScorer) and isinstance(reloaded.span_classifier, SpanScorer)
+    comments = [line["comment"] for line in load_corpus(small_corpus / "dev.jsonl")[:20]]
+    np.testing.assert_array_equal(reloaded.comment_blocker_log_odds(comments), m1.comment_blocker_log_odds(comments))
     assert reloaded.suggest({"rating": 1, "comment": "Paketet kom aldrig fram", "fulfillment_channel": "AFN"}) \
         .model_version == "test-1"
 
