@@ -199,7 +199,6 @@ def _rule_boundary(kinds: Sequence[str], toks: Sequence[str], i: int) -> bool:
     )
 
 
-_NO_PAIR = (0.0, 0.0)
 _KINDS = ("END", "COMMA", "CLAUSE", "EMOJI", "PUNCT", "WORD")
 
 
@@ -215,10 +214,9 @@ class _Tables:
         self.rule = g("rule", 0.0)
         self.contrastive = {pk: g("contrastive", 0.0) + g("contrastive|pk=" + pk, 0.0) for pk in _KINDS}
         self.coord_pk = {pk: g("coord|pk=" + pk, 0.0) for pk in _KINDS}
+        # Word pairs ("p1|w=a|b", "w|n1=a|b") are looked up in the weights themselves: a table of them
+        # would repeat 200k entries (16 MiB of every worker) to save about 1% of the segmenter's time.
         self._get = g
-        # "p1|w=a|b" and "w|n1=a|b" weights of the word pairs that have one; every other pair weighs (0, 0)
-        keys = {name[5:] for name in seg.weights or {} if name[:5] in ("p1|w=", "w|n1=")}
-        self.pairs = {key: (g("p1|w=" + key, 0.0), g("w|n1=" + key, 0.0)) for key in keys}
 
     def coord_n1(self, n1: str) -> float:
         return self._get("coord|n1=" + n1, 0.0)
@@ -275,21 +273,24 @@ class ClauseSegmenter:
         # them (so the scores are bit-identical); only "since" depends on the previous boundary.
         t = self._tables()
         tw = self._token_weights
-        pairs = t.pairs
+        g = t._get
         kind_w, left_w, since_w = t.kind, t.left, t.since
         weights = [tw(tok) for tok in toks]  # (w, p1, p2, n1) per word
         scores = [0.0] * n
         new_line = [False] * n
         bias = self.bias
-        # pair_w[i]: the weights of the word pair (i, i+1); the last word pairs with the end "</s>"
-        pair_w = [pairs.get(a + "|" + b, _NO_PAIR) for a, b in zip(toks, toks[1:], strict=False)]
-        pair_w.append(pairs.get(toks[-1] + "|</s>", _NO_PAIR))
+        # The word pair (i, i+1) as "toks[i]|toks[i+1]"; the last word pairs with the end "</s>".
+        # p1w[i]: "p1|w=" of pair i (a boundary before word i+1); wn1[i]: "w|n1=" of pair i (before word i).
+        pairs = [a + "|" + b for a, b in zip(toks, toks[1:], strict=False)]
+        pairs.append(toks[-1] + "|</s>")
+        p1w = [g("p1|w=" + p, 0.0) for p in pairs[:-1]]
+        wn1 = [0.0, *(g("w|n1=" + p, 0.0) for p in pairs[1:])]
         left = [left_w[min(n - i, 12)] for i in range(n)]
         for i in range(1, n):
             tk, pk = toks[i], kinds[i - 1]
-            s = bias + ((weights[i][0] + weights[i - 1][1]) + pair_w[i - 1][0])
+            s = bias + ((weights[i][0] + weights[i - 1][1]) + p1w[i - 1])
             s = s + (weights[i - 2][2] if i >= 2 else t.p2_start)
-            s = s + ((weights[i + 1][3] if i < n - 1 else t.n1_end) + pair_w[i][1])
+            s = s + ((weights[i + 1][3] if i < n - 1 else t.n1_end) + wn1[i])
             e = kind_w[pk, kinds[i]] + left[i]
             if tk in CONTRASTIVE:
                 e = e + t.contrastive[pk]
