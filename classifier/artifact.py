@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,24 +111,12 @@ def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel
     data = (d / MODEL_FILE).read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
         raise ModelIntegrityError(f"{d / MODEL_FILE} changed while it was being loaded; refusing it")
-    # An estimator pickled by another scikit-learn may load yet compute wrong answers: refuse it.  Models
-    # saved by this code hold no scikit-learn object (classifier.scoring), so the warning only comes from
-    # older ones, and the class is matched by name so as not to import scikit-learn for the check.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model = joblib.load(io.BytesIO(data))
-        except Exception as exc:  # checksums matched, so the code reading the bytes is what differs
-            raise ModelIntegrityError(f"{d / MODEL_FILE} cannot be read by this code ({type(exc).__name__}: "
-                                      f"{exc}); it was probably saved by another version") from None
-    for w in caught:
-        if type(w.message).__name__ == "InconsistentVersionWarning":
-            raise ModelIntegrityError(
-                f"{d / MODEL_FILE} was saved with scikit-learn {getattr(w.message, 'original_sklearn_version', '?')};"
-                f" this is {getattr(w.message, 'current_sklearn_version', '?')}: retrain the model or install the "
-                "version it was saved with")
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    try:
+        model = joblib.load(io.BytesIO(data))
+    except Exception as exc:  # checksums matched, so the code reading the bytes is what differs
+        raise ModelIntegrityError(f"{d / MODEL_FILE} cannot be read by this code ({type(exc).__name__}: "
+                                  f"{exc}); it was probably saved by another version") from None
+    _refuse_estimators_of_another_sklearn(model, d)
     if not isinstance(model, FeedbackModel) or model.version != manifest.get("model_version"):
         raise ModelIntegrityError(f"{d / MODEL_FILE} does not hold the model version its manifest names")
     return model
@@ -138,3 +125,24 @@ def load_model(directory: str | os.PathLike[str] | None = None) -> FeedbackModel
 def load_card(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     d = Path(directory or default_model_dir())
     return json.loads((d / CARD_FILE).read_text(encoding="utf-8"))
+
+
+def _refuse_estimators_of_another_sklearn(model: Any, d: Path) -> None:
+    """An estimator pickled by another scikit-learn may load yet compute wrong answers.  Models saved by
+    this code hold none (classifier.scoring.SpanScorer); older ones hold the span model's estimator, and
+    are refused when the scikit-learn their card records is not the one installed.  (Not by catching
+    scikit-learn's InconsistentVersionWarning: the warnings filters are process-wide, and a reload runs
+    beside requests whose own ``catch_warnings`` could swallow the warning or leave a filter behind.)"""
+    from classifier.scoring import SpanScorer
+
+    parts = (getattr(model, "span_classifier", None), getattr(model, "comment_classifier", None))
+    if all(p is None or isinstance(p, SpanScorer) for p in parts):
+        return
+    import sklearn
+
+    card = json.loads((d / CARD_FILE).read_text(encoding="utf-8"))
+    saved = (card.get("library_versions") or {}).get("scikit-learn")
+    if saved != sklearn.__version__:
+        raise ModelIntegrityError(
+            f"{d / MODEL_FILE} was saved with scikit-learn {saved}; this is {sklearn.__version__}: "
+            "retrain the model or install the version it was saved with")

@@ -153,6 +153,7 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_scorer", None)  # rebuilt lazily, never pickled
+        state.pop("_scorer_of", None)
         if "vectorizers_" in state:  # vocabularies travel packed (see classifier.packing)
             vecs = []
             for vec in self.vectorizers_:
@@ -174,9 +175,10 @@ class SpanClassifier(ClassifierMixin, BaseEstimator):
         built once per fit).  Saved models carry this instead of the estimator."""
         check_is_fitted(self, "coef_")
         scorer = self.__dict__.get("_scorer")
-        fitted = (self.coef_, self.intercept_, self.classes_, self.temperature_)
-        if scorer is None or any(a is not b for a, b in zip(
-                fitted, (scorer.coef_, scorer.intercept_, scorer.classes_, scorer.temperature_), strict=True)):
+        fitted = (self.coef_, self.intercept_, self.classes_, self.temperature_, self.block_weights_,
+                  self.vectorizers_)
+        if scorer is None or any(a is not b for a, b in zip(fitted, self.__dict__["_scorer_of"], strict=True)):
+            self.__dict__["_scorer_of"] = fitted
             scorer = self.__dict__["_scorer"] = SpanScorer(
                 vocabularies=[v.vocabulary_ for v in self.vectorizers_],
                 idf=np.concatenate([v.idf_ for v in self.vectorizers_]), coef=self.coef_,

@@ -122,14 +122,20 @@ class Observe:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        failed = False  # an error other than the client's hang-up escaped: a 500 whatever the client did
         try:
             await self.app(scope, watching_receive, send_with_id)
         except ClientDisconnect:
             if not gone:
                 raise
+        except BaseException:
+            failed = True
+            raise
         finally:
             elapsed = time.perf_counter() - start
-            if gone:
+            if failed and (gone or not status):
+                status = 500
+            elif gone:
                 status = CLIENT_CLOSED_REQUEST
             elif not status:
                 status = 500

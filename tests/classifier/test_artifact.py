@@ -99,11 +99,10 @@ def test_a_card_from_another_model_is_refused_even_with_matching_checksums(model
         load_model(model_copy)
 
 
-def test_a_model_saved_by_another_scikit_learn_is_refused(model_copy, monkeypatch):
-    """Models saved now hold no scikit-learn object; one in the older format (the estimator itself
-    inside) pickled by another scikit-learn may compute wrong answers, and is refused."""
+def _in_the_older_format(model_copy, monkeypatch, sklearn_version: str) -> None:
+    """Rewrite the copy as models before 2026.11.26-5 were saved: the span model's estimator inside,
+    and the card recording ``sklearn_version``."""
     import joblib
-    import sklearn.base
 
     from classifier.model import SpanClassifier
     from classifier.pipeline import FeedbackModel
@@ -111,13 +110,42 @@ def test_a_model_saved_by_another_scikit_learn_is_refused(model_copy, monkeypatc
     model = load_model(model_copy)
     model.span_classifier = SpanClassifier(calibration_cv=0, min_df=1).fit(
         ["paketet kom aldrig", "skärmen var repad"] * 2, ["amazon_delivery", "product_condition"] * 2)
-    monkeypatch.setattr(FeedbackModel, "__getstate__", lambda self: self.__dict__.copy())  # the older format
-    monkeypatch.setattr(sklearn.base, "__version__", "0.99.0")  # what BaseEstimator.__getstate__ records
-    joblib.dump(model, model_copy / MODEL_FILE, compress=3)
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(FeedbackModel, "__getstate__", lambda self: self.__dict__.copy())
+        joblib.dump(model, model_copy / MODEL_FILE, compress=3)
+    card = json.loads((model_copy / CARD_FILE).read_text())
+    card["library_versions"]["scikit-learn"] = sklearn_version
+    (model_copy / CARD_FILE).write_text(json.dumps(card))
     reseal(model_copy)
+
+
+def test_a_model_saved_by_another_scikit_learn_is_refused(model_copy, monkeypatch):
+    """Models saved now hold no scikit-learn object; one in the older format (the estimator itself
+    inside) saved with another scikit-learn may compute wrong answers, and is refused."""
+    _in_the_older_format(model_copy, monkeypatch, "0.99.0")
     with pytest.raises(ModelIntegrityError, match="saved with scikit-learn 0.99.0"):
         load_model(model_copy)
+
+
+def test_an_older_format_model_of_this_scikit_learn_loads(model_copy, monkeypatch):
+    import sklearn
+
+    from classifier.model import SpanClassifier
+
+    _in_the_older_format(model_copy, monkeypatch, sklearn.__version__)
+    assert isinstance(load_model(model_copy).span_classifier, SpanClassifier)
+
+
+def test_the_version_check_leaves_the_warning_filters_alone(model_copy, monkeypatch):
+    """The check reads the card; it does not touch the process-wide warnings state that a reload in a
+    thread would share with the requests being served."""
+    import warnings
+
+    _in_the_older_format(model_copy, monkeypatch, "0.99.0")
+    before = list(warnings.filters)
+    with pytest.raises(ModelIntegrityError):
+        load_model(model_copy)
+    assert warnings.filters == before and warnings.showwarning is warnings._showwarning_orig
 
 
 def test_a_saved_model_loads_and_scores_without_scikit_learn(tmp_path):

@@ -113,6 +113,15 @@ def test_the_scorer_a_saved_model_carries_scores_as_the_estimator_and_sklearn_do
     assert list(scorer.classes_) == list(clf.classes_)
 
 
+def test_reassigned_fitted_numbers_reach_the_scorer():
+    clf = SpanClassifier(min_df=1, calibration_cv=0).fit(with_context(X), Y)
+    items = with_context(["paketet kom aldrig fram", "skärmen var repad"])
+    before = clf.predict_proba(items)
+    clf.block_weights_ = np.array([1.0, 1.0, 0.0])  # context off
+    np.testing.assert_array_equal(clf.predict_proba(items), clf.predict_proba([(t, "", "") for t, _, _ in items]))
+    assert not np.array_equal(clf.predict_proba(items), before)
+
+
 def test_a_refitted_estimator_scores_with_its_new_numbers():
     clf = SpanClassifier(min_df=1, calibration_cv=0).fit(X, Y)
     first = clf.predict_proba(["paketet kom aldrig"])

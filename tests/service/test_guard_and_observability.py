@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -96,6 +97,11 @@ def observed(tmp_path, caplog):
     def boom() -> None:
         raise RuntimeError("secret internals at /srv/feedback-strike/config.py")
 
+    @app.post("/boom-after-hang-up")
+    async def boom_after_hang_up(request: Request) -> None:
+        assert await request.is_disconnected()
+        raise RuntimeError("a bug that runs after the client left")
+
     with (TestClient(app, raise_server_exceptions=False) as c,
           caplog.at_level(logging.INFO, logger="feedback_strike.access")):
         c.headers["X-API-Key"] = ADMIN_KEY
@@ -159,3 +165,23 @@ def test_a_client_that_hangs_up_before_the_answer_is_logged_and_counted_as_499(o
 def test_a_server_error_is_still_a_500_when_the_client_stays(observed, caplog):
     assert observed.get("/boom", headers={"X-Request-ID": "err-2"}).status_code == 500
     assert access_lines(caplog)["err-2"]["status"] == 500
+
+
+def test_an_error_after_the_client_hung_up_is_still_a_500(observed, caplog):
+    """A hang-up is a 499 only when nothing else went wrong: a route that fails after the client left is
+    a server error, and counts as one (review finding)."""
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    path = "/boom-after-hang-up"
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"host", b"127.0.0.1"), (b"x-api-key", ADMIN_KEY.encode()), (b"x-request-id", b"late-1")]}
+    with pytest.raises(RuntimeError, match="after the client left"):
+        observed.portal.call(observed.app, scope, receive, send)
+    assert access_lines(caplog)["late-1"]["status"] == 500
+    assert f'route="{path}",status="500"}} 1.0' in observed.get("/metrics").text
