@@ -14,6 +14,7 @@ how every worker process of ``serve --workers N`` follows a promotion or rollbac
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ class ModelHolder:
         if old is not None and old.version != model.version:
             gauge.remove(old.version)
         gauge.labels(model.version).set(1)
+        del old
+        freeze_long_lived()
+
 
     def load_initial(self) -> FeedbackModel:
         """The model at start-up; a refused one stops the start (there is nothing older to keep serving)."""
@@ -150,3 +154,14 @@ class ModelHolder:
                 pass  # logged by reload; the pointer content is remembered, so it is logged once
             except Exception:  # the watcher must outlive any surprise
                 log.exception("model pointer watcher failed; it keeps polling")
+
+
+def freeze_long_lived() -> None:
+    """Take what is alive now (the model, spaCy, the imported modules) out of the cyclic garbage
+    collector's reach.  A full collection over a loaded model took ~85 ms here, a pause that every
+    request in flight waits on (the p99 at concurrency 32).  Called after each model switch: what the
+    last freeze kept is released first, so the old model's cycles are collected once, then the new
+    state is frozen."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -171,6 +171,24 @@ def test_only_admins_may_reload(reg, tmp_path):
         assert state["model_version"] == OLD and state["watching_pointer"] is False
 
 
+def test_the_served_model_is_out_of_the_cyclic_collectors_reach_after_start_and_reload(reg, tmp_path):
+    """A full collection over a loaded model took ~85 ms (a pause for every request in flight), so the
+    holder freezes what is alive after each switch; the model before a switch is released again."""
+    import gc
+    import weakref
+
+    with make_client(reg, tmp_path, watch_model_pointer=False) as client:
+        first = client.app.state.model
+        assert gc.get_freeze_count() > 0 and not any(o is first for o in gc.get_objects())
+        gone = weakref.ref(first)
+        del first
+        write_atomic(reg.pointer, (NEW + "\n").encode())
+        assert client.post("/v1/admin/model/reload").json()["model_version"] == NEW
+        assert not any(o is client.app.state.model for o in gc.get_objects())
+        gc.collect()
+        assert gone() is None  # the old model was not kept alive by the freeze
+
+
 def damage(reg: Registry, how: str) -> None:
     """Point CURRENT at a broken artifact the way a bad copy, an attacker or a typo would."""
     target = NEW
