@@ -32,17 +32,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from classifier.packing import pack, unpack
 
-# Re-exported: models saved before the scorer existed name the analyzers as ``classifier.model.*``.
+# char_features, context_features, word_features: re-exported, because models saved before the scorer
+# existed name these analyzers as ``classifier.model.*``; with_context: imported from here by training.
 from classifier.scoring import (  # noqa: F401
-    CONTEXT_SCOPES,
-    Group,
     SpanScorer,
     _as_items,
     _softmax,
     _two_columns,
     char_features,
     context_features,
-    prime_words,
     with_context,
     word_features,
 )

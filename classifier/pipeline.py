@@ -172,11 +172,8 @@ class FeedbackModel:
             return [0.0] * len(analyses)
         return [float(d) for d in self.gate.predict(self.gate_features(analyses, levels, comments))]
 
-    def _proba(self, items: list[tuple[str, str, str]]) -> np.ndarray:
-        return self.span_classifier.predict_proba(items) if items else np.zeros((0, len(self.classes)))
-
     def _proba_groups(self, groups: list[Group]) -> np.ndarray:
-        """Probabilities for the spans of each ``(span_texts, scope)`` group, as ``_proba`` over
+        """Probabilities for the spans of each ``(span_texts, scope)`` group, as ``predict_proba`` over
         ``with_context(span_texts, scope)`` gives them (scope "none": each span alone)."""
         return self.span_classifier.predict_proba_groups(groups)
 

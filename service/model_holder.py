@@ -107,7 +107,6 @@ class ModelHolder:
         del old
         freeze_long_lived()
 
-
     def load_initial(self) -> FeedbackModel:
         """The model at start-up; a refused one stops the start (there is nothing older to keep serving)."""
         with self._lock:

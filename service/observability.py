@@ -133,10 +133,8 @@ class Observe:
             raise
         finally:
             elapsed = time.perf_counter() - start
-            if failed and (gone or not status):
-                status = 500
-            elif gone:
-                status = CLIENT_CLOSED_REQUEST
+            if gone:
+                status = 500 if failed else CLIENT_CLOSED_REQUEST
             elif not status:
                 status = 500
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -62,6 +62,11 @@ def fit_comment_classifier(lines: Sequence[dict[str, Any]], *, seed: int = 0) ->
     return SpanClassifier(random_state=seed, **COMMENT_PARAMS).fit([line["comment"] for line in lines], labels)
 
 
+def _params(estimator: SpanClassifier) -> dict[str, Any]:
+    """An estimator's parameters as the card's JSON holds them (tuples as lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in estimator.get_params().items()}
+
+
 def _fold(line_id: str, folds: int) -> int:
     return zlib.crc32(line_id.encode("utf-8")) % folds
 
@@ -213,9 +218,8 @@ def train(*, train_path: Path = DATA_DIR / "train.jsonl", dev_path: Path = DATA_
         "threshold_tuning": {"split": "dev", "target_false_strike_rate": TARGET_FALSE_STRIKE_RATE,
                              "target_false_strike_rate_eligible": TARGET_FALSE_STRIKE_RATE_ELIGIBLE,
                              "max_needs_review_rate": MAX_NEEDS_REVIEW_RATE, "dev_verdicts": tuned_on_dev},
-        "span_classifier": {k: (list(v) if isinstance(v, tuple) else v) for k, v in clf.get_params().items()},
-        "comment_classifier": ({k: (list(v) if isinstance(v, tuple) else v)
-                                for k, v in comment_clf.get_params().items()} if comment_clf is not None else None),
+        "span_classifier": _params(clf),
+        "comment_classifier": _params(comment_clf) if comment_clf is not None else None,
         "temperature": clf.temperature_,
         "context_scope": context_scope,
         "seed": seed,

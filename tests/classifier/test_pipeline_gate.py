@@ -60,9 +60,10 @@ def test_reusing_unchanged_finer_cuts_gives_the_features_of_scoring_every_cut(mo
     reference = []
     for i, cuts in zip(todo, levels, strict=True):
         a = analyses[i]
-        pieces = [model._proba(with_context([s.text for s in cut], model.context_scope))[:, blocking].sum(axis=1)
+        proba = model.span_classifier.predict_proba
+        pieces = [proba(with_context([s.text for s in cut], model.context_scope))[:, blocking].sum(axis=1)
                   for cut in cuts[1:]]
-        no_context = model._proba([(s.text, "", "") for s in a.spans])[:, blocking].sum(axis=1)
+        no_context = proba([(s.text, "", "") for s in a.spans])[:, blocking].sum(axis=1)
         reference.append(gate_features(a.proba[:, blocking].sum(axis=1), a.proba.max(axis=1),
                                        a.proba[:, classes.index("other")], pieces, no_context, len(comments[i])))
     np.testing.assert_allclose(fast[:, : len(reference[0])], np.array(reference), rtol=0, atol=1e-12)
